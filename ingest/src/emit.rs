@@ -1,0 +1,172 @@
+//! What the classifiers hand to the batcher: borrowed, stack-only views of one entry or one
+//! finished flow. The batcher copies them straight into Arrow builders, so no row structs are
+//! allocated in between.
+
+use std::net::IpAddr;
+
+use faultline_schemas::{EntryKind, ErrorType};
+
+/// Identity of a flow as entries and flow records carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowIdent<'a> {
+    /// Stable 64-bit flow id (joins `entries.flow_id` to `flows.flow_id`).
+    pub flow_id: u64,
+    /// Community ID string (`1:...`).
+    pub community_id: &'a str,
+    /// Originator address and port.
+    pub orig: (IpAddr, u16),
+    /// Responder address and port.
+    pub resp: (IpAddr, u16),
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
+    pub proto: u8,
+    /// Outer VLAN id, if any.
+    pub vlan: Option<u16>,
+}
+
+/// An error carried by an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorView<'a> {
+    /// Kubeshark's error type.
+    pub error_type: ErrorType,
+    /// Short message: a TCP state name or a description.
+    pub msg: &'a str,
+    /// Why, in words.
+    pub reason: &'a str,
+}
+
+/// ICMP fields of an `icmp` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpView {
+    /// 4 or 6.
+    pub version: u8,
+    /// ICMP type.
+    pub icmp_type: u8,
+    /// ICMP code.
+    pub code: u8,
+    /// The 5-tuple quoted in an error message: proto, (src, port), (dst, port).
+    pub quoted: Option<QuotedTuple>,
+}
+
+/// The offending packet's 5-tuple quoted inside an ICMP error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotedTuple {
+    /// IP protocol of the quoted packet.
+    pub proto: u8,
+    /// Source address of the quoted packet.
+    pub src: IpAddr,
+    /// Source port (None if the quote is too short or not TCP/UDP).
+    pub src_port: Option<u16>,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Destination port.
+    pub dst_port: Option<u16>,
+}
+
+/// Packet-loss signals of a TCP flow, counted with tshark's definitions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LossCounters {
+    /// `tcp.analysis.retransmission` (fast and spurious included, as tshark flags them too).
+    pub retransmissions: u32,
+    /// `tcp.analysis.fast_retransmission`.
+    pub fast_retransmissions: u32,
+    /// `tcp.analysis.lost_segment`: previous segment not captured.
+    pub lost_segments: u32,
+    /// `tcp.analysis.ack_lost_segment`: ACKed segment not captured.
+    pub ack_lost_segments: u32,
+    /// `tcp.analysis.duplicate_ack`.
+    pub dup_acks: u32,
+    /// `tcp.analysis.out_of_order`.
+    pub out_of_order: u32,
+    /// `tcp.analysis.zero_window`.
+    pub zero_windows: u32,
+}
+
+impl LossCounters {
+    /// True when the flow lost data or had to resend it: gaps or retransmissions.
+    pub fn has_loss(&self) -> bool {
+        self.retransmissions > 0 || self.lost_segments > 0 || self.ack_lost_segments > 0
+    }
+}
+
+/// One `entries` row, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryView<'a> {
+    /// Event time, µs since the epoch.
+    pub ts_us: i64,
+    /// Entry kind.
+    pub kind: EntryKind,
+    /// Flow identity; `None` for entries not tied to a flow.
+    pub flow: Option<FlowIdent<'a>>,
+    /// Source endpoint of the entry (for ICMP: the sender of the message).
+    pub src: (IpAddr, Option<u16>),
+    /// Destination endpoint.
+    pub dst: (IpAddr, Option<u16>),
+    /// IP protocol of the entry's own packet/flow.
+    pub proto: u8,
+    /// Outer VLAN id.
+    pub vlan: Option<u16>,
+    /// One-line summary.
+    pub summary: &'a str,
+    /// Error, if the entry is one.
+    pub error: Option<ErrorView<'a>>,
+    /// ICMP fields, for `icmp` entries.
+    pub icmp: Option<IcmpView>,
+    /// Loss counters, for `loss` entries.
+    pub loss: Option<LossCounters>,
+    /// Packets dropped by the capture, for capture-drop `loss` entries.
+    pub capture_drops: Option<u64>,
+}
+
+/// Zeek-like summary of a finished flow, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowView<'a> {
+    /// Identity.
+    pub ident: FlowIdent<'a>,
+    /// First packet, µs.
+    pub start_us: i64,
+    /// Last packet, µs.
+    pub end_us: i64,
+    /// Zeek conn_state (TCP only).
+    pub conn_state: Option<&'a str>,
+    /// Zeek history (TCP only).
+    pub history: Option<&'a str>,
+    /// Kubeshark TCP error state, if the flow ended in one.
+    pub tcp_error: Option<&'a str>,
+    /// `closed`, `reset`, `timeout` or `end-of-input`.
+    pub end_reason: &'a str,
+    /// tshark completeness bitmask (TCP only).
+    pub completeness: Option<u8>,
+    /// Packets, payload bytes and IP bytes from the originator.
+    pub orig: DirCounts,
+    /// Packets, payload bytes and IP bytes from the responder.
+    pub resp: DirCounts,
+    /// Loss signals (zero for non-TCP).
+    pub loss: LossCounters,
+    /// Handshake round-trip time, µs.
+    pub handshake_rtt_us: Option<i64>,
+    /// ICMP echo requests, echo replies and neighbour-discovery messages.
+    pub echo_requests: u32,
+    /// ICMP echo replies.
+    pub echo_replies: u32,
+    /// ICMPv6 neighbour discovery messages.
+    pub neighbor_discovery: u32,
+}
+
+/// Per-direction counters of a flow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DirCounts {
+    /// Packets.
+    pub pkts: u64,
+    /// Transport payload bytes (Zeek counts sequence space for TCP; see the flows README).
+    pub bytes: u64,
+    /// IP-level bytes.
+    pub ip_bytes: u64,
+}
+
+/// Receiver of entries and flow records: the batcher in production, a `Vec` in tests.
+pub trait Emit {
+    /// Takes one entry.
+    fn entry(&mut self, e: &EntryView<'_>);
+    /// Takes one finished flow.
+    fn flow(&mut self, f: &FlowView<'_>);
+}

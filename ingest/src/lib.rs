@@ -1,0 +1,16 @@
+//! faultline's ingest pipeline: source -> decode -> flow table -> classifiers -> batcher -> sink.
+//!
+//! Packets come from capture files ([`source`]), are decoded without allocation ([`decode`]),
+//! tracked per bidirectional flow ([`flow`]), classified into TCP connection errors, stale
+//! streams, packet loss and ICMP messages ([`tcp`], [`icmp`]), and written as Arrow record
+//! batches ([`batch`]) to a [`sink::BatchSink`].
+
+pub mod decode;
+pub mod emit;
+pub mod sink;
+pub mod source;
+
+pub use decode::{Packet, decode};
+pub use emit::{Emit, EntryView, FlowView};
+pub use sink::{BatchSink, MemorySink, Table};
+pub use source::{Frame, LinkType};

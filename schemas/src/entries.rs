@@ -1,0 +1,143 @@
+//! The `entries` table: one row per noteworthy event.
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::timestamp_type;
+
+/// Column names of the `entries` table, for builders and queries.
+pub mod entry_col {
+    /// Unique entry id (deterministic for a given capture).
+    pub const ID: &str = "id";
+    /// Time of the event (capture time), µs UTC.
+    pub const TIMESTAMP: &str = "timestamp";
+    /// Entry kind: `tcp`, `timeout`, `loss`, `icmp`, `http`, `dns`.
+    pub const KIND: &str = "kind";
+    /// Lower-case protocol name (`tcp`, `udp`, `icmp`, `http`, `dns`).
+    pub const PROTOCOL_NAME: &str = "protocol_name";
+    /// Kubeshark's protocol abbreviation (`TCP`, `UDP`, `ICMPv4`, `ICMPv6`, `HTTP`, `DNS`).
+    pub const PROTOCOL_ABBR: &str = "protocol_abbr";
+    /// Transport protocol of the flow (`tcp`, `udp`, `icmp`, `icmp6`).
+    pub const TRANSPORT: &str = "transport";
+    /// IP version, 4 or 6.
+    pub const IP_VERSION: &str = "ip_version";
+    /// Id of the flow this entry belongs to (joins `flows.flow_id`).
+    pub const FLOW_ID: &str = "flow_id";
+    /// Community ID of the flow (v1, seed 0).
+    pub const COMMUNITY_ID: &str = "community_id";
+    /// Source address (originator for flow-level entries, sender for ICMP).
+    pub const SRC_IP: &str = "src_ip";
+    /// Source port.
+    pub const SRC_PORT: &str = "src_port";
+    /// Destination address.
+    pub const DST_IP: &str = "dst_ip";
+    /// Destination port.
+    pub const DST_PORT: &str = "dst_port";
+    /// Outer VLAN id.
+    pub const VLAN: &str = "vlan";
+    /// One-line summary as shown in a list (`Reset`, `DestinationUnreachable(Port)`).
+    pub const SUMMARY: &str = "summary";
+    /// Error type (`connection`, `timeout`, `loss`, `dissection`, `pair-not-found`); null when not an error.
+    pub const ERROR_TYPE: &str = "error_type";
+    /// Error message: the TCP state name, or a short description.
+    pub const ERROR_MSG: &str = "error_msg";
+    /// Why it happened, in words (`refused: RST from responder`).
+    pub const ERROR_REASON: &str = "error_reason";
+    /// ICMP version (4 or 6).
+    pub const ICMP_VERSION: &str = "icmp_version";
+    /// ICMP type.
+    pub const ICMP_TYPE: &str = "icmp_type";
+    /// ICMP code.
+    pub const ICMP_CODE: &str = "icmp_code";
+    /// IP protocol of the packet quoted in an ICMP error.
+    pub const QUOTED_PROTO: &str = "quoted_proto";
+    /// Source address of the quoted packet.
+    pub const QUOTED_SRC_IP: &str = "quoted_src_ip";
+    /// Source port of the quoted packet.
+    pub const QUOTED_SRC_PORT: &str = "quoted_src_port";
+    /// Destination address of the quoted packet.
+    pub const QUOTED_DST_IP: &str = "quoted_dst_ip";
+    /// Destination port of the quoted packet.
+    pub const QUOTED_DST_PORT: &str = "quoted_dst_port";
+    /// Retransmissions (tshark `tcp.analysis.retransmission`, fast and spurious included).
+    pub const RETRANSMISSIONS: &str = "retransmissions";
+    /// Fast retransmissions.
+    pub const FAST_RETRANSMISSIONS: &str = "fast_retransmissions";
+    /// Segments after a gap: previous segment not captured.
+    pub const LOST_SEGMENTS: &str = "lost_segments";
+    /// ACKs of segments never seen.
+    pub const ACK_LOST_SEGMENTS: &str = "ack_lost_segments";
+    /// Duplicate ACKs.
+    pub const DUP_ACKS: &str = "dup_acks";
+    /// Out-of-order segments.
+    pub const OUT_OF_ORDER: &str = "out_of_order";
+    /// Zero-window advertisements.
+    pub const ZERO_WINDOWS: &str = "zero_windows";
+    /// Packets the capture itself dropped (capture-drop loss entries).
+    pub const CAPTURE_DROPS: &str = "capture_drops";
+    /// Where the packets came from: file name or interface.
+    pub const CAPTURE_SOURCE: &str = "capture_source";
+}
+
+/// The Arrow schema of the `entries` table (shared, built once).
+pub fn entries_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA.get_or_init(build).clone()
+}
+
+fn build() -> SchemaRef {
+    use entry_col::*;
+    let f = |name: &str, dt: DataType, nullable: bool| Field::new(name, dt, nullable);
+    Arc::new(Schema::new(vec![
+        f(ID, DataType::UInt64, false),
+        f(TIMESTAMP, timestamp_type(), false),
+        f(KIND, DataType::Utf8, false),
+        f(PROTOCOL_NAME, DataType::Utf8, false),
+        f(PROTOCOL_ABBR, DataType::Utf8, false),
+        f(TRANSPORT, DataType::Utf8, false),
+        f(IP_VERSION, DataType::UInt8, true),
+        f(FLOW_ID, DataType::UInt64, true),
+        f(COMMUNITY_ID, DataType::Utf8, true),
+        f(SRC_IP, DataType::Utf8, true),
+        f(SRC_PORT, DataType::UInt16, true),
+        f(DST_IP, DataType::Utf8, true),
+        f(DST_PORT, DataType::UInt16, true),
+        f(VLAN, DataType::UInt16, true),
+        f(SUMMARY, DataType::Utf8, false),
+        f(ERROR_TYPE, DataType::Utf8, true),
+        f(ERROR_MSG, DataType::Utf8, true),
+        f(ERROR_REASON, DataType::Utf8, true),
+        f(ICMP_VERSION, DataType::UInt8, true),
+        f(ICMP_TYPE, DataType::UInt8, true),
+        f(ICMP_CODE, DataType::UInt8, true),
+        f(QUOTED_PROTO, DataType::UInt8, true),
+        f(QUOTED_SRC_IP, DataType::Utf8, true),
+        f(QUOTED_SRC_PORT, DataType::UInt16, true),
+        f(QUOTED_DST_IP, DataType::Utf8, true),
+        f(QUOTED_DST_PORT, DataType::UInt16, true),
+        f(RETRANSMISSIONS, DataType::UInt32, true),
+        f(FAST_RETRANSMISSIONS, DataType::UInt32, true),
+        f(LOST_SEGMENTS, DataType::UInt32, true),
+        f(ACK_LOST_SEGMENTS, DataType::UInt32, true),
+        f(DUP_ACKS, DataType::UInt32, true),
+        f(OUT_OF_ORDER, DataType::UInt32, true),
+        f(ZERO_WINDOWS, DataType::UInt32, true),
+        f(CAPTURE_DROPS, DataType::UInt64, true),
+        f(CAPTURE_SOURCE, DataType::Utf8, true),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        let s = entries_schema();
+        let mut names: Vec<_> = s.fields().iter().map(|f| f.name().clone()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), s.fields().len());
+    }
+}

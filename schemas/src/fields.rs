@@ -1,0 +1,135 @@
+//! The KFL field map: Kubeshark's field paths (`src.ip`, `error.type`, ...) and bare names
+//! (`tcp`, `error`, ...) resolved to columns of the `entries` table.
+
+use crate::entries::entry_col as c;
+
+/// The value type a KFL path has, for the checker and compiler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// UTF-8 text.
+    String,
+    /// An integer (any width, signed or not).
+    Int,
+    /// A point in time (µs UTC in storage; ms in KFL literals).
+    Timestamp,
+    /// A boolean.
+    Bool,
+}
+
+/// How a KFL path is evaluated against a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// The value of one column.
+    Column(&'static str),
+    /// A bare name that is true when `column == value` (protocol and kind names).
+    Equals(&'static str, &'static str),
+    /// A bare name that is true when the column is not null (`error`).
+    Present(&'static str),
+}
+
+/// One entry of the field map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldPath {
+    /// The dotted KFL path, e.g. `response.status`.
+    pub path: &'static str,
+    /// How it maps onto the table.
+    pub kind: FieldKind,
+    /// Its type.
+    pub ty: FieldType,
+    /// One line for documentation and suggestions.
+    pub doc: &'static str,
+}
+
+const fn col(path: &'static str, column: &'static str, ty: FieldType, doc: &'static str) -> FieldPath {
+    FieldPath { path, kind: FieldKind::Column(column), ty, doc }
+}
+
+const fn is(path: &'static str, column: &'static str, value: &'static str, doc: &'static str) -> FieldPath {
+    FieldPath { path, kind: FieldKind::Equals(column, value), ty: FieldType::Bool, doc }
+}
+
+use FieldType::{Int, String as Str, Timestamp};
+
+static FIELDS: &[FieldPath] = &[
+    col("id", c::ID, Int, "entry id"),
+    col("timestamp", c::TIMESTAMP, Timestamp, "time of the event"),
+    col("kind", c::KIND, Str, "entry kind: tcp, timeout, loss, icmp, http, dns"),
+    col("protocol.name", c::PROTOCOL_NAME, Str, "protocol name: tcp, udp, icmp, http, dns"),
+    col("protocol.abbr", c::PROTOCOL_ABBR, Str, "protocol abbreviation: TCP, UDP, ICMPv4, ICMPv6, HTTP, DNS"),
+    col("protocol.layer4", c::TRANSPORT, Str, "transport: tcp, udp, icmp, icmp6"),
+    col("ip.version", c::IP_VERSION, Int, "IP version, 4 or 6"),
+    col("flow_id", c::FLOW_ID, Int, "id of the flow (joins flows.flow_id)"),
+    col("community_id", c::COMMUNITY_ID, Str, "Community ID of the flow"),
+    col("src.ip", c::SRC_IP, Str, "source address"),
+    col("src.port", c::SRC_PORT, Int, "source port"),
+    col("dst.ip", c::DST_IP, Str, "destination address"),
+    col("dst.port", c::DST_PORT, Int, "destination port"),
+    col("capture.vlan.id", c::VLAN, Int, "outer VLAN id"),
+    col("capture.source", c::CAPTURE_SOURCE, Str, "capture file or interface"),
+    col("summary", c::SUMMARY, Str, "one-line summary"),
+    col("error.type", c::ERROR_TYPE, Str, "connection, timeout, loss, dissection, pair-not-found"),
+    col("error.msg", c::ERROR_MSG, Str, "error message, e.g. the TCP state name"),
+    col("error.reason", c::ERROR_REASON, Str, "why the error happened"),
+    col("icmp.version", c::ICMP_VERSION, Int, "ICMP version, 4 or 6"),
+    col("icmp.type", c::ICMP_TYPE, Int, "ICMP type"),
+    col("icmp.code", c::ICMP_CODE, Int, "ICMP code"),
+    col("icmp.quoted.proto", c::QUOTED_PROTO, Int, "IP protocol of the quoted packet"),
+    col("icmp.quoted.src.ip", c::QUOTED_SRC_IP, Str, "source of the quoted packet"),
+    col("icmp.quoted.src.port", c::QUOTED_SRC_PORT, Int, "source port of the quoted packet"),
+    col("icmp.quoted.dst.ip", c::QUOTED_DST_IP, Str, "destination of the quoted packet"),
+    col("icmp.quoted.dst.port", c::QUOTED_DST_PORT, Int, "destination port of the quoted packet"),
+    col("loss.retransmissions", c::RETRANSMISSIONS, Int, "retransmitted segments"),
+    col("loss.fast_retransmissions", c::FAST_RETRANSMISSIONS, Int, "fast retransmissions"),
+    col("loss.lost_segments", c::LOST_SEGMENTS, Int, "previous segment not captured"),
+    col("loss.ack_lost_segments", c::ACK_LOST_SEGMENTS, Int, "ACKed unseen segments"),
+    col("loss.dup_acks", c::DUP_ACKS, Int, "duplicate ACKs"),
+    col("loss.out_of_order", c::OUT_OF_ORDER, Int, "out-of-order segments"),
+    col("loss.zero_windows", c::ZERO_WINDOWS, Int, "zero-window advertisements"),
+    col("loss.capture_drops", c::CAPTURE_DROPS, Int, "packets dropped by the capture"),
+    is("tcp", c::PROTOCOL_NAME, "tcp", "TCP-level entries (connection errors, timeouts, loss)"),
+    is("udp", c::PROTOCOL_NAME, "udp", "UDP-level entries"),
+    is("icmp", c::PROTOCOL_NAME, "icmp", "ICMP and ICMPv6 entries"),
+    is("http", c::PROTOCOL_NAME, "http", "HTTP transactions"),
+    is("dns", c::PROTOCOL_NAME, "dns", "DNS transactions"),
+    is("loss", c::KIND, "loss", "packet-loss entries"),
+    is("timeout", c::KIND, "timeout", "stale-stream entries"),
+    FieldPath { path: "error", kind: FieldKind::Present(c::ERROR_TYPE), ty: FieldType::Bool, doc: "any entry that carries an error" },
+];
+
+/// Every KFL path the `entries` table knows.
+pub fn fields() -> &'static [FieldPath] {
+    FIELDS
+}
+
+/// Looks up a KFL path (exact, case-sensitive as in Kubeshark).
+pub fn field(path: &str) -> Option<&'static FieldPath> {
+    FIELDS.iter().find(|f| f.path == path)
+}
+
+/// All known paths, for "did you mean" suggestions.
+pub fn field_names() -> impl Iterator<Item = &'static str> {
+    FIELDS.iter().map(|f| f.path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entries_schema;
+
+    #[test]
+    fn every_column_exists() {
+        let schema = entries_schema();
+        for f in fields() {
+            let column = match f.kind {
+                FieldKind::Column(c) | FieldKind::Equals(c, _) | FieldKind::Present(c) => c,
+            };
+            assert!(schema.field_with_name(column).is_ok(), "{} -> {column}", f.path);
+        }
+    }
+
+    #[test]
+    fn lookup() {
+        assert_eq!(field("src.ip").map(|f| f.kind), Some(FieldKind::Column("src_ip")));
+        assert!(field("nope").is_none());
+    }
+}

@@ -1,0 +1,21 @@
+//! Arrow schemas of faultline's two tables, the kinds of entry it produces and the map from
+//! KFL field paths (Kubeshark's names) to columns.
+//!
+//! `entries` holds one row per noteworthy event (a TCP connection error, a stale stream, a flow
+//! that lost packets, an ICMP message, later HTTP/DNS transactions); `flows` holds one row per
+//! flow, shaped like Zeek's `conn.log`. See `schemas/README.md` for every column.
+
+mod entries;
+mod fields;
+mod flows;
+mod kinds;
+
+pub use entries::{entries_schema, entry_col};
+pub use fields::{FieldKind, FieldPath, FieldType, field, field_names, fields};
+pub use flows::{flow_col, flows_schema};
+pub use kinds::{EntryKind, ErrorType, TcpErrorState};
+
+/// Arrow type of every timestamp column: microseconds since the Unix epoch, UTC.
+pub fn timestamp_type() -> arrow::datatypes::DataType {
+    arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()))
+}
