@@ -1,2 +1,45 @@
-//! The `faultline` command.
-fn main() {}
+//! The `faultline` command: generate captures, ingest them into the Parquet store.
+
+mod generate_cmd;
+mod ingest_cmd;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// faultline: network errors from packet captures, as a queryable time series.
+#[derive(Debug, Parser)]
+#[command(name = "faultline", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Ingest capture files or directories into the Parquet store. With no input, a demo
+    /// capture is generated in the data directory and ingested.
+    Ingest(ingest_cmd::IngestArgs),
+    /// Write a synthetic capture with injected errors and a truth file.
+    Generate(generate_cmd::GenerateArgs),
+}
+
+/// Default data directory of every command.
+pub(crate) fn default_data_dir() -> PathBuf {
+    PathBuf::from("faultline-data")
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ingest(args) => ingest_cmd::run(args),
+        Command::Generate(args) => generate_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

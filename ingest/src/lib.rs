@@ -5,12 +5,18 @@
 //! streams, packet loss and ICMP messages ([`tcp`], [`icmp`]), and written as Arrow record
 //! batches ([`batch`]) to a [`sink::BatchSink`].
 
+pub mod batch;
 pub mod decode;
 pub mod emit;
+pub mod flow;
+pub mod generate;
+pub mod icmp;
 pub mod sink;
+pub mod pipeline;
 pub mod source;
+pub mod tcp;
 
 pub use decode::{Packet, decode};
 pub use emit::{Emit, EntryView, FlowView};
 pub use sink::{BatchSink, MemorySink, Table};
-pub use source::{Frame, LinkType};
+pub use source::{CaptureReader, Frame, LinkType, SourceError, SourceStats};

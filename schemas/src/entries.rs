@@ -78,6 +78,50 @@ pub mod entry_col {
     pub const CAPTURE_DROPS: &str = "capture_drops";
     /// Where the packets came from: file name or interface.
     pub const CAPTURE_SOURCE: &str = "capture_source";
+    /// Name of the source (reverse DNS or service name), when known.
+    pub const SRC_NAME: &str = "src_name";
+    /// Name of the destination (the HTTP Host or DNS name it was resolved from), when known.
+    pub const DST_NAME: &str = "dst_name";
+    /// HTTP request method (`GET`, `POST`, ...).
+    pub const REQUEST_METHOD: &str = "request_method";
+    /// HTTP request path, query string included.
+    pub const REQUEST_PATH: &str = "request_path";
+    /// HTTP request `Host`.
+    pub const REQUEST_HOST: &str = "request_host";
+    /// HTTP request headers, keys lower-cased (repeated headers joined with `, `).
+    pub const REQUEST_HEADERS: &str = "request_headers";
+    /// HTTP response status code.
+    pub const RESPONSE_STATUS: &str = "response_status";
+    /// HTTP response reason phrase (`Not Found`).
+    pub const RESPONSE_STATUS_TEXT: &str = "response_status_text";
+    /// HTTP response headers, keys lower-cased.
+    pub const RESPONSE_HEADERS: &str = "response_headers";
+    /// Request size in bytes (HTTP: headers and body; DNS: the query message).
+    pub const REQUEST_SIZE: &str = "request_size";
+    /// Response size in bytes.
+    pub const RESPONSE_SIZE: &str = "response_size";
+    /// Response time minus request time, ms (Kubeshark `elapsedTime`).
+    pub const ELAPSED_MS: &str = "elapsed_ms";
+    /// DNS question name.
+    pub const DNS_NAME: &str = "dns_name";
+    /// DNS question type (`A`, `AAAA`, ...).
+    pub const DNS_TYPE: &str = "dns_type";
+    /// DNS response code (0 NoError, 3 NXDomain, ...).
+    pub const DNS_RCODE: &str = "dns_rcode";
+}
+
+/// Arrow type of the header columns: `Map<Utf8, Utf8>` with lower-case keys, laid out as
+/// arrow's `MapBuilder` builds it (`entries: {keys, values}`), so builders and schema agree.
+pub fn string_map_type() -> DataType {
+    let entries = Field::new(
+        "entries",
+        DataType::Struct(
+            vec![Field::new("keys", DataType::Utf8, false), Field::new("values", DataType::Utf8, true)]
+                .into(),
+        ),
+        false,
+    );
+    DataType::Map(Arc::new(entries), false)
 }
 
 /// The Arrow schema of the `entries` table (shared, built once).
@@ -125,6 +169,21 @@ fn build() -> SchemaRef {
         f(ZERO_WINDOWS, DataType::UInt32, true),
         f(CAPTURE_DROPS, DataType::UInt64, true),
         f(CAPTURE_SOURCE, DataType::Utf8, true),
+        f(SRC_NAME, DataType::Utf8, true),
+        f(DST_NAME, DataType::Utf8, true),
+        f(REQUEST_METHOD, DataType::Utf8, true),
+        f(REQUEST_PATH, DataType::Utf8, true),
+        f(REQUEST_HOST, DataType::Utf8, true),
+        f(REQUEST_HEADERS, string_map_type(), true),
+        f(RESPONSE_STATUS, DataType::UInt16, true),
+        f(RESPONSE_STATUS_TEXT, DataType::Utf8, true),
+        f(RESPONSE_HEADERS, string_map_type(), true),
+        f(REQUEST_SIZE, DataType::UInt64, true),
+        f(RESPONSE_SIZE, DataType::UInt64, true),
+        f(ELAPSED_MS, DataType::Int64, true),
+        f(DNS_NAME, DataType::Utf8, true),
+        f(DNS_TYPE, DataType::Utf8, true),
+        f(DNS_RCODE, DataType::UInt16, true),
     ]))
 }
 

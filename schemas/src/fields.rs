@@ -25,6 +25,9 @@ pub enum FieldKind {
     Equals(&'static str, &'static str),
     /// A bare name that is true when the column is not null (`error`).
     Present(&'static str),
+    /// A `Map<Utf8, Utf8>` column read by key, `request.headers["User-Agent"]`; keys are stored
+    /// lower-case and looked up case-insensitively. `ty` is the type of the values.
+    Map(&'static str),
 }
 
 /// One entry of the field map.
@@ -48,6 +51,10 @@ const fn is(path: &'static str, column: &'static str, value: &'static str, doc: 
     FieldPath { path, kind: FieldKind::Equals(column, value), ty: FieldType::Bool, doc }
 }
 
+const fn map(path: &'static str, column: &'static str, doc: &'static str) -> FieldPath {
+    FieldPath { path, kind: FieldKind::Map(column), ty: FieldType::String, doc }
+}
+
 use FieldType::{Int, String as Str, Timestamp};
 
 static FIELDS: &[FieldPath] = &[
@@ -66,6 +73,7 @@ static FIELDS: &[FieldPath] = &[
     col("dst.port", c::DST_PORT, Int, "destination port"),
     col("capture.vlan.id", c::VLAN, Int, "outer VLAN id"),
     col("capture.source", c::CAPTURE_SOURCE, Str, "capture file or interface"),
+    col("captureSource", c::CAPTURE_SOURCE, Str, "capture file or interface (Kubeshark's name)"),
     col("summary", c::SUMMARY, Str, "one-line summary"),
     col("error.type", c::ERROR_TYPE, Str, "connection, timeout, loss, dissection, pair-not-found"),
     col("error.msg", c::ERROR_MSG, Str, "error message, e.g. the TCP state name"),
@@ -86,6 +94,23 @@ static FIELDS: &[FieldPath] = &[
     col("loss.out_of_order", c::OUT_OF_ORDER, Int, "out-of-order segments"),
     col("loss.zero_windows", c::ZERO_WINDOWS, Int, "zero-window advertisements"),
     col("loss.capture_drops", c::CAPTURE_DROPS, Int, "packets dropped by the capture"),
+    col("src.name", c::SRC_NAME, Str, "name of the source, when known"),
+    col("dst.name", c::DST_NAME, Str, "name of the destination, when known"),
+    col("request.method", c::REQUEST_METHOD, Str, "HTTP method"),
+    col("request.path", c::REQUEST_PATH, Str, "HTTP request path"),
+    col("request.host", c::REQUEST_HOST, Str, "HTTP Host"),
+    map("request.headers", c::REQUEST_HEADERS, "HTTP request headers: request.headers[\"User-Agent\"]"),
+    col("response.status", c::RESPONSE_STATUS, Int, "HTTP status code"),
+    col("response.statusText", c::RESPONSE_STATUS_TEXT, Str, "HTTP reason phrase"),
+    map("response.headers", c::RESPONSE_HEADERS, "HTTP response headers: response.headers[\"Content-Type\"]"),
+    col("requestSize", c::REQUEST_SIZE, Int, "request size in bytes"),
+    col("responseSize", c::RESPONSE_SIZE, Int, "response size in bytes"),
+    col("elapsedTime", c::ELAPSED_MS, Int, "response time minus request time, ms"),
+    col("dns.name", c::DNS_NAME, Str, "DNS question name"),
+    col("request.questions[0].name", c::DNS_NAME, Str, "DNS question name (Kubeshark's path)"),
+    col("dns.type", c::DNS_TYPE, Str, "DNS question type: A, AAAA, ..."),
+    col("request.questions[0].type", c::DNS_TYPE, Str, "DNS question type (Kubeshark's path)"),
+    col("dns.rcode", c::DNS_RCODE, Int, "DNS response code: 0 NoError, 3 NXDomain, ..."),
     is("tcp", c::PROTOCOL_NAME, "tcp", "TCP-level entries (connection errors, timeouts, loss)"),
     is("udp", c::PROTOCOL_NAME, "udp", "UDP-level entries"),
     is("icmp", c::PROTOCOL_NAME, "icmp", "ICMP and ICMPv6 entries"),
@@ -121,7 +146,7 @@ mod tests {
         let schema = entries_schema();
         for f in fields() {
             let column = match f.kind {
-                FieldKind::Column(c) | FieldKind::Equals(c, _) | FieldKind::Present(c) => c,
+                FieldKind::Column(c) | FieldKind::Equals(c, _) | FieldKind::Present(c) | FieldKind::Map(c) => c,
             };
             assert!(schema.field_with_name(column).is_ok(), "{} -> {column}", f.path);
         }

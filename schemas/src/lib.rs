@@ -10,7 +10,7 @@ mod fields;
 mod flows;
 mod kinds;
 
-pub use entries::{entries_schema, entry_col};
+pub use entries::{entries_schema, entry_col, string_map_type};
 pub use fields::{FieldKind, FieldPath, FieldType, field, field_names, fields};
 pub use flows::{flow_col, flows_schema};
 pub use kinds::{EntryKind, ErrorType, TcpErrorState};
@@ -18,4 +18,18 @@ pub use kinds::{EntryKind, ErrorType, TcpErrorState};
 /// Arrow type of every timestamp column: microseconds since the Unix epoch, UTC.
 pub fn timestamp_type() -> arrow::datatypes::DataType {
     arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+#[cfg(test)]
+mod readme_tests {
+    /// Every column of both tables is documented in `schemas/README.md`.
+    #[test]
+    fn readme_lists_every_column() {
+        let readme = include_str!("../README.md");
+        for schema in [crate::entries_schema(), crate::flows_schema()] {
+            for f in schema.fields() {
+                assert!(readme.contains(&format!("`{}`", f.name())), "README misses `{}`", f.name());
+            }
+        }
+    }
 }

@@ -1,0 +1,62 @@
+//! Ingest throughput: reader + decode, the full pipeline into memory, and the full pipeline
+//! into Parquet, over a generated capture. Reported as packets per second.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Cursor;
+use std::path::Path;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use faultline_benches::generated_capture;
+use faultline::store_sink::StoreSink;
+use faultline_engine::StoreConfig;
+use faultline_ingest::pipeline::{Pipeline, PipelineConfig};
+use faultline_ingest::sink::MemorySink;
+use faultline_ingest::{CaptureReader, decode};
+
+const PACKETS: u64 = 200_000;
+
+fn reader(bytes: &[u8]) -> CaptureReader {
+    CaptureReader::from_read(Cursor::new(bytes.to_vec()), "bench.pcap").unwrap()
+}
+
+fn parquet_sink(dir: &Path) -> StoreSink {
+    StoreSink::new(StoreConfig::new(dir)).unwrap()
+}
+
+fn bench_ingest(c: &mut Criterion) {
+    let capture = generated_capture(PACKETS, 7).unwrap();
+    let mut group = c.benchmark_group("ingest");
+    group.throughput(Throughput::Elements(capture.packets));
+    group.sample_size(10);
+    group.bench_function("read+decode", |b| {
+        b.iter(|| {
+            let mut r = reader(&capture.bytes);
+            let mut ip = 0u64;
+            while let Some(Ok(f)) = r.next_frame() {
+                ip += u64::from(decode(&f).is_ok());
+            }
+            ip
+        })
+    });
+    group.bench_function("pipeline->memory", |b| {
+        b.iter(|| {
+            let mut p = Pipeline::new(PipelineConfig::default(), MemorySink::default());
+            p.ingest_reader(reader(&capture.bytes), Path::new("bench.pcap"), &mut |_| {});
+            p.finish().unwrap().1.batches.entries()
+        })
+    });
+    group.bench_function("pipeline->parquet", |b| {
+        b.iter(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut p = Pipeline::new(PipelineConfig::default(), parquet_sink(dir.path()));
+            p.ingest_reader(reader(&capture.bytes), Path::new("bench.pcap"), &mut |_| {});
+            let (sink, summary) = p.finish().unwrap();
+            sink.close().unwrap();
+            summary.batches.entries()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_ingest);
+criterion_main!(benches);

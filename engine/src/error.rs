@@ -1,0 +1,33 @@
+//! Errors of the engine crate.
+
+/// Everything that can go wrong in storage and queries.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A filesystem operation failed; the path says where.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Arrow rejected data.
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// The Parquet writer failed.
+    #[error(transparent)]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// A batch does not have the column the store partitions by.
+    #[error("batch has no timestamp column `{0}`")]
+    MissingTimestamp(String),
+}
+
+impl EngineError {
+    /// Wraps an I/O error with the operation and path it concerned.
+    pub fn io(op: &'static str, path: impl Into<std::path::PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| EngineError::Io { op, path, source }
+    }
+}

@@ -1,0 +1,9 @@
+//! TCP classification: Zeek-style connection state and history, Kubeshark connection errors
+//! and stale streams, and packet-loss signals.
+
+pub mod analysis;
+pub mod history;
+pub mod state;
+
+pub use history::{History, tcp_conn_state, udp_conn_state};
+pub use state::{EndpointState, Ending, TcpConn, Verdict};

@@ -1,0 +1,1024 @@
+//! Per-connection TCP state: Zeek's endpoint state machine (`TCPSessionAdapter` /
+//! `TCP_Endpoint`), from which come `conn_state`, `history` and payload sizes, and the
+//! Kubeshark error state a connection ends in (`SynSent`, `Reset`, `CloseWait`, `LastAck`) or
+//! the reason it went stale.
+//!
+//! The state machine follows Zeek's source closely (`init_endpoint`, `update_history`,
+//! `update_last_seq`, `UpdateInactiveState` ... `UpdateClosedState`, `TCP_Endpoint::Size`), with
+//! these simplifications: checksums are not verified (as `zeek -C`), the roles are never flipped
+//! in the middle of a connection (Zeek does so for a SYN answered by a SYN it had taken for the
+//! SYN-ACK), and content gaps (`G`/`g`) come from a small reassembly model that remembers one
+//! out-of-order block per direction instead of Zeek's full block list. As in Zeek, payload cut
+//! by the snaplen is not reassembled, so acknowledging it reveals a gap.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use faultline_schemas::TcpErrorState;
+
+use super::analysis::{SegmentFlags, TcpAnalyzer};
+use super::history::{History, ScaledCounter, completeness_update, mask, tcp_conn_state};
+use crate::decode::TcpSegment;
+use crate::decode::tcp_flags::{ACK, FIN, RST, SYN};
+use crate::emit::LossCounters;
+
+/// Zeek refuses sequence jumps larger than this in SYN and RST segments.
+const TOO_LARGE_SEQ_DELTA: i32 = 1_048_576;
+
+/// Zeek's `EndpointState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndpointState {
+    /// Nothing seen from this side.
+    Inactive,
+    /// SYN seen, no ACK yet.
+    SynSent,
+    /// SYN-ACK seen, but not the initial SYN.
+    SynAckSent,
+    /// Data seen, but no SYN.
+    Partial,
+    /// Handshake done (or SYN-ACK seen for the responder).
+    Established,
+    /// FIN seen.
+    Closed,
+    /// RST seen.
+    Reset,
+}
+
+/// `seq_delta`: signed 32-bit difference.
+fn seq_delta(a: u32, b: u32) -> i32 {
+    a.wrapping_sub(b) as i32
+}
+
+/// A sequence number with its wrap count as one 64-bit number.
+fn full(seq: u32, wraps: u32) -> u64 {
+    (u64::from(wraps) << 32) + u64::from(seq)
+}
+
+/// What Zeek's reassembler would know about one direction's data, reduced to the contiguous
+/// prefix and one block beyond a hole. All positions are relative sequence numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reassembly {
+    /// End of the contiguous data (Zeek's `last_reassem_seq`).
+    contiguous: u64,
+    /// Everything below this has been acknowledged (`trim_seq`).
+    trimmed: u64,
+    /// One block of data above a hole, `[start, end)`; empty when `end == 0`.
+    block: (u64, u64),
+}
+
+impl Reassembly {
+    const NEW: Reassembly = Reassembly {
+        contiguous: 1,
+        trimmed: 1,
+        block: (0, 0),
+    };
+
+    /// Data `[seq, seq + len)` sent; `acked` is the highest acknowledgement of this direction.
+    fn data(&mut self, seq: u64, len: u64, acked: u64) {
+        let upper = seq.saturating_add(len);
+        let start = seq.max(acked).max(self.trimmed);
+        if upper <= start {
+            return;
+        }
+        if start <= self.contiguous {
+            self.contiguous = self.contiguous.max(upper);
+            self.absorb_block();
+        } else if self.block.1 == 0 || start < self.block.0 && upper < self.block.0 {
+            self.block = (start, upper);
+        } else if start <= self.block.1 && upper >= self.block.0 {
+            self.block = (self.block.0.min(start), self.block.1.max(upper));
+        }
+    }
+
+    fn absorb_block(&mut self) {
+        if self.block.1 != 0 && self.block.0 <= self.contiguous {
+            self.contiguous = self.contiguous.max(self.block.1);
+            self.block = (0, 0);
+        }
+    }
+
+    /// The peer acknowledged up to `seq`; returns how many holes (Zeek `Gap` calls) it revealed.
+    fn ack(&mut self, seq: u64, partial: bool) -> u32 {
+        if seq <= self.trimmed {
+            return 0;
+        }
+        let mut gaps = 0;
+        if seq > self.contiguous && !(seq <= 2 && partial) {
+            if self.block.1 != 0 && self.block.0 >= self.contiguous && self.block.0 < seq {
+                gaps += 1;
+                self.contiguous = self.block.1;
+                self.block = (0, 0);
+            }
+            if seq > self.contiguous {
+                gaps += 1;
+            }
+        }
+        self.contiguous = self.contiguous.max(seq);
+        self.trimmed = seq;
+        if self.block.1 <= seq {
+            self.block = (0, 0);
+        } else if self.block.0 < seq {
+            self.block.0 = seq;
+        }
+        gaps
+    }
+}
+
+/// One side of a connection (Zeek's `TCP_Endpoint`, the fields that matter here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Endpoint {
+    state: EndpointState,
+    prev_state: EndpointState,
+    /// Initial sequence number (Zeek keeps it as a signed 64-bit number).
+    start_seq: i64,
+    /// Sequence number after the last one sent.
+    last_seq: u32,
+    /// Highest acknowledgement the peer sent for this side's data.
+    ack_seq: u32,
+    seq_wraps: u32,
+    ack_wraps: u32,
+    /// Relative sequence number after the FIN (Zeek's `FIN_seq`).
+    fin_seq: u64,
+    /// Low 32 bits of the relative sequence numbers of the last SYN, FIN and RST (Zeek keeps
+    /// 64 bits; only equality matters).
+    hist_last_syn: u32,
+    hist_last_fin: u32,
+    hist_last_rst: u32,
+    fin_cnt: u16,
+    rst_cnt: u16,
+    did_close: bool,
+    rxmt: ScaledCounter,
+    win0: ScaledCounter,
+    gap: ScaledCounter,
+    reassembly: Reassembly,
+    /// Time of this side's first FIN and first RST, µs (0 = none).
+    first_fin_us: i64,
+    first_rst_us: i64,
+}
+
+impl Endpoint {
+    const NEW: Endpoint = Endpoint {
+        state: EndpointState::Inactive,
+        prev_state: EndpointState::Inactive,
+        start_seq: 0,
+        last_seq: 0,
+        ack_seq: 0,
+        seq_wraps: 0,
+        ack_wraps: 0,
+        fin_seq: 0,
+        hist_last_syn: 0,
+        hist_last_fin: 0,
+        hist_last_rst: 0,
+        fin_cnt: 0,
+        rst_cnt: 0,
+        did_close: false,
+        rxmt: ScaledCounter::new(),
+        win0: ScaledCounter::new(),
+        gap: ScaledCounter::new(),
+        reassembly: Reassembly::NEW,
+        first_fin_us: 0,
+        first_rst_us: 0,
+    };
+
+    fn set_state(&mut self, s: EndpointState) {
+        if s != self.state {
+            self.prev_state = self.state;
+            self.state = s;
+        }
+    }
+
+    fn start(&self) -> u32 {
+        self.start_seq as u32
+    }
+
+    fn init_seqs(&mut self, start: u32, ack: u32, last: u32) {
+        self.start_seq = i64::from(start);
+        self.ack_seq = ack;
+        self.last_seq = last;
+    }
+
+    fn update_last_seq(&mut self, seq: u32) {
+        if seq < self.last_seq {
+            self.seq_wraps = self.seq_wraps.wrapping_add(1);
+        }
+        self.last_seq = seq;
+    }
+
+    fn update_ack_seq(&mut self, seq: u32) {
+        if seq < self.ack_seq {
+            self.ack_wraps = self.ack_wraps.wrapping_add(1);
+        }
+        self.ack_seq = seq;
+    }
+
+    fn to_relative(&self, seq: u32, wraps: u32) -> u64 {
+        full(seq, wraps).wrapping_sub(self.start_seq as u64)
+    }
+
+    /// Zeek's `get_relative_seq` with this endpoint as reference; second value: underflow.
+    fn relative(&self, cur: u32, last: u32, wraps: u32) -> (u64, bool) {
+        let delta = seq_delta(cur, last);
+        let mut wraps = wraps;
+        if delta < 0 {
+            if wraps > 0 && cur > last {
+                wraps -= 1;
+            }
+        } else if delta > 0 && cur < last {
+            wraps = wraps.wrapping_add(1);
+        }
+        if wraps == 0 {
+            let d = seq_delta(cur, self.start());
+            return (i64::from(d) as u64, d < 0);
+        }
+        (self.to_relative(cur, wraps), false)
+    }
+
+    fn no_data_acked(&self) -> bool {
+        let ack = full(self.ack_seq, self.ack_wraps);
+        let start = self.start_seq as u64;
+        ack == start || ack == start.wrapping_add(1)
+    }
+
+    /// Zeek's `TCP_Endpoint::Size`: payload bytes in sequence space (SYN and FIN excluded).
+    fn size(&self, peer_state: EndpointState) -> u64 {
+        if self.prev_state == EndpointState::SynSent
+            && self.state == EndpointState::Reset
+            && peer_state == EndpointState::Inactive
+            && !self.no_data_acked()
+        {
+            return 0;
+        }
+        let last = full(self.last_seq, self.seq_wraps);
+        let ack = full(self.ack_seq, self.ack_wraps);
+        let mut size = last.max(ack).wrapping_sub(self.start_seq as u64);
+        if size != 0 {
+            size -= 1;
+        }
+        if self.fin_cnt > 0 && size != 0 {
+            size -= 1;
+        }
+        size
+    }
+
+    /// Payload bytes sent but not acknowledged by the peer (the SYN's sequence number does
+    /// not count; called only for connections without FIN).
+    fn unacked(&self) -> u64 {
+        let first_data = (self.start_seq as u64).wrapping_add(1);
+        let acked = full(self.ack_seq, self.ack_wraps).max(first_data);
+        full(self.last_seq, self.seq_wraps).saturating_sub(acked)
+    }
+
+    /// The peer acknowledged this side's FIN.
+    fn fin_acked(&self) -> bool {
+        self.fin_cnt > 0 && self.to_relative(self.ack_seq, self.ack_wraps) >= self.fin_seq
+    }
+
+    fn is_clean(&self) -> bool {
+        self.state == EndpointState::Established
+            || (self.state == EndpointState::Closed && self.prev_state == EndpointState::Established)
+    }
+}
+
+/// The parts of a segment the state machine reads.
+#[derive(Debug, Clone, Copy)]
+struct Seg {
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    len: u32,
+    window: u16,
+    /// The whole payload was captured (Zeek reassembles only such segments).
+    captured: bool,
+}
+
+impl Seg {
+    fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+}
+
+/// How a connection's entry should read, decided when it leaves the flow table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A Kubeshark TCP error state, at the time of the event that caused it.
+    Error(TcpErrorState, i64),
+    /// Timed out with something incomplete (unacknowledged data, unfinished handshake).
+    Stale,
+}
+
+/// Why a flow left the table, as far as the reason text is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Closed normally (both FINs acknowledged).
+    Closed,
+    /// Reset.
+    Reset,
+    /// Idle longer than the stream timeout (idle time, timeout), µs.
+    Timeout {
+        /// How long the flow had been idle when it was expired.
+        idle_us: i64,
+        /// The configured stream timeout.
+        timeout_us: i64,
+    },
+    /// The capture ended.
+    EndOfInput,
+    /// A new connection reused the 4-tuple.
+    Reused,
+}
+
+/// State of one TCP connection, fixed-size, no heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpConn {
+    ep: [Endpoint; 2],
+    history: History,
+    analyzer: TcpAnalyzer,
+    /// Pure SYNs from the originator.
+    syns: u16,
+    /// tshark completeness bits.
+    completeness: u8,
+    is_partial: bool,
+    /// Bit 1 originator, bit 2 responder (Zeek's `first_packet_seen`).
+    first_seen: u8,
+    /// The originator ACKed after the responder's SYN-ACK.
+    handshake_acked: bool,
+    first_syn_us: i64,
+    last_syn_us: i64,
+    synack_us: i64,
+    /// Zeek's attempt timer start: the originator's first SYN from an inactive state (0 = none).
+    attempt_us: i64,
+    rtt_us: i64,
+    first_loss_us: i64,
+}
+
+impl Default for TcpConn {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TcpConn {
+    /// A connection with nothing seen yet.
+    pub const fn new() -> Self {
+        TcpConn {
+            ep: [Endpoint::NEW; 2],
+            history: History::new(),
+            analyzer: TcpAnalyzer::new(),
+            syns: 0,
+            completeness: 0,
+            is_partial: false,
+            first_seen: 0,
+            handshake_acked: false,
+            first_syn_us: 0,
+            last_syn_us: 0,
+            synack_us: 0,
+            attempt_us: 0,
+            rtt_us: 0,
+            first_loss_us: 0,
+        }
+    }
+
+    /// Marks the roles as flipped by the originator heuristics (`^` in the history); call
+    /// before the first segment.
+    pub fn mark_flipped(&mut self) {
+        self.history.flipped();
+    }
+
+    /// Zeek's `IsReuse`: would this segment start a new connection on the same 4-tuple? Only
+    /// SYNs (and SYN-ACKs of a connection whose originator was never seen) qualify: either the
+    /// connection has (half-)closed, or the SYN carries a new initial sequence number.
+    pub fn is_reuse(&self, seg: &TcpSegment<'_>) -> bool {
+        if seg.flags & SYN == 0 {
+            return false;
+        }
+        let [orig, resp] = &self.ep;
+        let conn_orig = if seg.flags & ACK != 0 {
+            if orig.state != EndpointState::Inactive {
+                return false;
+            }
+            resp
+        } else {
+            orig
+        };
+        if orig.did_close || resp.did_close {
+            return true;
+        }
+        if seg.seq == conn_orig.start() {
+            return false;
+        }
+        let flipped_handshake = seg.flags & ACK == 0
+            && conn_orig.state == EndpointState::SynAckSent
+            && resp.state == EndpointState::Inactive
+            && seg.seq == resp.start();
+        !flipped_handshake
+    }
+
+    /// Processes one segment, `from_orig` telling its direction.
+    pub fn on_segment(&mut self, from_orig: bool, seg: &TcpSegment<'_>, ts_us: i64) {
+        let first = self.first_seen == 0;
+        self.completeness = completeness_update(self.completeness, seg.flags, seg.payload_len, first);
+        let flags = self.analyzer.on_segment(from_orig, seg, ts_us);
+        if self.first_loss_us == 0 && is_loss(flags) {
+            self.first_loss_us = ts_us;
+        }
+        let s = Seg {
+            flags: seg.flags,
+            seq: seg.seq,
+            ack: seg.ack,
+            len: seg.payload_len,
+            window: seg.window,
+            captured: seg.payload.len() >= seg.payload_len as usize,
+        };
+        self.track_handshake(from_orig, &s, ts_us);
+        self.zeek_process(from_orig, &s, ts_us);
+        self.first_seen |= if from_orig { 1 } else { 2 };
+    }
+
+    fn track_handshake(&mut self, from_orig: bool, s: &Seg, ts_us: i64) {
+        let syn_ack = s.flags & (SYN | ACK);
+        if from_orig && syn_ack == SYN {
+            self.syns = self.syns.saturating_add(1);
+            if self.first_syn_us == 0 {
+                self.first_syn_us = ts_us;
+            }
+            self.last_syn_us = ts_us;
+        } else if !from_orig && syn_ack == SYN | ACK && self.synack_us == 0 {
+            self.synack_us = ts_us;
+            if self.last_syn_us != 0 {
+                self.rtt_us = ts_us - self.last_syn_us;
+            }
+        } else if from_orig && syn_ack == ACK && self.synack_us != 0 && !self.handshake_acked {
+            self.handshake_acked = true;
+            if self.rtt_us == 0 && self.last_syn_us == 0 {
+                self.rtt_us = ts_us - self.synack_us;
+            }
+        }
+    }
+
+    /// Zeek's `TCPAnalyzer::DeliverPacket`, minus checksums, events and content delivery.
+    fn zeek_process(&mut self, is_orig: bool, s: &Seg, ts_us: i64) {
+        let (e, p) = if is_orig { (0, 1) } else { (1, 0) };
+        self.set_partial_status(s.flags, is_orig);
+        let len = u64::from(s.len);
+        let mut seg_len = i64::from(s.len);
+        if s.has(SYN) {
+            seg_len += 1;
+        }
+        if s.has(FIN) {
+            seg_len += 1;
+        }
+        if s.has(RST) {
+            seg_len -= i64::from(s.len);
+        }
+        let seq_past = s.seq.wrapping_add(seg_len as u32);
+        self.init_endpoint(e, s, seq_past);
+        let ep = self.ep[e];
+        let (rel_seq, underflow) = ep.relative(s.seq, ep.last_seq, ep.seq_wraps);
+        self.update_history(e, is_orig, s, rel_seq, len);
+        self.zero_window(e, p, is_orig, s);
+        if s.has(FIN) {
+            let ep = &mut self.ep[e];
+            ep.fin_cnt = ep.fin_cnt.saturating_add(1);
+            ep.fin_seq = rel_seq.wrapping_add(seg_len as u64);
+            if ep.first_fin_us == 0 {
+                ep.first_fin_us = ts_us;
+            }
+        }
+        if s.has(RST) {
+            let ep = &mut self.ep[e];
+            ep.rst_cnt = ep.rst_cnt.saturating_add(1);
+            if ep.first_rst_us == 0 {
+                ep.first_rst_us = ts_us;
+            }
+        }
+        let rel_ack = self.process_ack(p, s);
+        self.update_last_seq(e, is_orig, seq_past, s);
+        let do_close = self.update_state_machine(e, p, is_orig, s, ts_us);
+        if let Some(rel_ack) = rel_ack {
+            self.ack_received(p, rel_ack);
+        }
+        if len > 0 && s.captured && !s.has(RST) && !underflow {
+            let rel_data = if s.has(SYN) { rel_seq.wrapping_add(1) } else { rel_seq };
+            let ep = &mut self.ep[e];
+            let acked = ep.to_relative(ep.ack_seq, ep.ack_wraps);
+            ep.reassembly.data(rel_data, len, acked);
+        }
+        if do_close {
+            self.ep[e].did_close = true;
+        }
+    }
+
+    fn set_partial_status(&mut self, flags: u8, is_orig: bool) {
+        let syn = flags & SYN != 0;
+        if is_orig {
+            if self.first_seen & 1 == 0 {
+                self.is_partial = !syn || flags & ACK != 0;
+            }
+        } else if self.first_seen & 2 == 0 && !self.is_partial {
+            self.is_partial = !syn;
+        }
+    }
+
+    fn init_endpoint(&mut self, e: usize, s: &Seg, seq_past: u32) {
+        let ep = &mut self.ep[e];
+        let syn = s.has(SYN);
+        match ep.state {
+            EndpointState::Inactive => {
+                if syn {
+                    ep.init_seqs(s.seq, s.seq, seq_past);
+                } else {
+                    let before = s.seq.wrapping_sub(1);
+                    ep.init_seqs(before, before, s.seq);
+                }
+            }
+            EndpointState::SynSent | EndpointState::SynAckSent => {
+                if syn && s.seq != ep.start() {
+                    ep.init_seqs(s.seq, s.seq, seq_past);
+                }
+            }
+            EndpointState::Established | EndpointState::Partial => {
+                if syn {
+                    ep.init_seqs(s.seq, s.seq, seq_past);
+                }
+            }
+            EndpointState::Reset => {
+                if syn && ep.prev_state == EndpointState::Inactive {
+                    ep.init_seqs(s.seq, s.seq, seq_past);
+                }
+            }
+            EndpointState::Closed => {}
+        }
+    }
+
+    fn update_history(&mut self, e: usize, is_orig: bool, s: &Seg, rel_seq: u64, len: u64) {
+        let (syn, fin, rst) = (s.has(SYN), s.has(FIN), s.has(RST));
+        let h = &mut self.history;
+        let ep = &mut self.ep[e];
+        match u8::from(syn) + u8::from(fin) + u8::from(rst) {
+            0 => {
+                if len > 0 {
+                    h.check(is_orig, mask::DATA, b'D');
+                } else if s.has(ACK) {
+                    h.check(is_orig, mask::ACK, b'A');
+                }
+            }
+            1 => {
+                if syn {
+                    let code = if s.has(ACK) { b'H' } else { b'S' };
+                    let at = rel_seq as u32;
+                    if h.check(is_orig, mask::SYN, code) && at != ep.hist_last_syn {
+                        h.add(is_orig, code);
+                    }
+                    ep.hist_last_syn = at;
+                }
+                if fin {
+                    let end = rel_seq.wrapping_add(len) as u32;
+                    if h.check(is_orig, mask::FIN, b'F') && end != ep.hist_last_fin {
+                        h.add(is_orig, b'F');
+                    }
+                    ep.hist_last_fin = end;
+                }
+                if rst {
+                    let at = rel_seq as u32;
+                    if h.check(is_orig, mask::RST, b'R') && at != ep.hist_last_rst {
+                        h.add(is_orig, b'R');
+                    }
+                    ep.hist_last_rst = at;
+                }
+            }
+            _ => {
+                if fin && rst {
+                    h.check(is_orig, mask::FIN_RST, b'I');
+                } else {
+                    h.check(is_orig, mask::MULTI_FLAG, b'Q');
+                }
+            }
+        }
+    }
+
+    /// Zeek's `update_window`, reduced to the zero-window history letter (`W`/`w`).
+    fn zero_window(&mut self, e: usize, p: usize, is_orig: bool, s: &Seg) {
+        if s.window == 0
+            && !s.has(RST)
+            && self.ep[p].state != EndpointState::Closed
+            && self.ep[e].state != EndpointState::Reset
+            && self.ep[e].win0.hit()
+        {
+            self.history.add(is_orig, b'W');
+        }
+    }
+
+    /// ACK processing: initialises a peer seen for the first time, updates its
+    /// acknowledged sequence number; returns the relative ACK to hand to its reassembly.
+    fn process_ack(&mut self, p: usize, s: &Seg) -> Option<u64> {
+        if !s.has(ACK) {
+            return None;
+        }
+        let peer = &mut self.ep[p];
+        if peer.state == EndpointState::Inactive {
+            let before = s.ack.wrapping_sub(1);
+            peer.init_seqs(before, before, before);
+            return Some(1);
+        }
+        let (rel, underflow) = peer.relative(s.ack, peer.ack_seq, peer.ack_wraps);
+        if underflow {
+            return Some(0);
+        }
+        if !s.has(RST) {
+            let delta = seq_delta(s.ack, peer.ack_seq);
+            if !(s.ack == 0 && delta > TOO_LARGE_SEQ_DELTA) && delta > 0 {
+                peer.update_ack_seq(s.ack);
+            }
+        }
+        Some(rel)
+    }
+
+    /// Zeek's `update_last_seq`; records retransmissions (`T`/`t`).
+    fn update_last_seq(&mut self, e: usize, is_orig: bool, seq_past: u32, s: &Seg) {
+        let ep = &mut self.ep[e];
+        let delta = seq_delta(seq_past, ep.last_seq);
+        if (s.has(SYN) || s.has(RST)) && !(-TOO_LARGE_SEQ_DELTA..=TOO_LARGE_SEQ_DELTA).contains(&delta) {
+            // Zeek does not trust such jumps.
+        } else if s.has(FIN) && ep.last_seq == ep.start().wrapping_add(1) {
+            ep.update_last_seq(seq_past);
+        } else if ep.state == EndpointState::Reset {
+            // Nothing after a RST is trusted.
+        } else if delta > 0 {
+            ep.update_last_seq(seq_past);
+        } else if s.len > 0 && ep.rxmt.hit() {
+            self.history.add(is_orig, b'T');
+        }
+    }
+
+    /// Zeek's `UpdateStateMachine`; returns whether this side's close is to be recorded.
+    fn update_state_machine(&mut self, e: usize, p: usize, is_orig: bool, s: &Seg, ts_us: i64) -> bool {
+        match self.ep[e].state {
+            EndpointState::Inactive => self.update_inactive(e, p, is_orig, s, ts_us),
+            EndpointState::SynSent | EndpointState::SynAckSent => self.update_syn_sent(e, s),
+            EndpointState::Established | EndpointState::Partial => self.update_established(e, p, s),
+            EndpointState::Closed => self.update_closed(e, p, s),
+            EndpointState::Reset => false,
+        }
+    }
+
+    fn update_inactive(&mut self, e: usize, p: usize, is_orig: bool, s: &Seg, ts_us: i64) -> bool {
+        let mut do_close = false;
+        if s.has(SYN) {
+            if is_orig {
+                let state = if s.has(ACK) {
+                    EndpointState::SynAckSent
+                } else {
+                    EndpointState::SynSent
+                };
+                self.ep[e].set_state(state);
+                if self.attempt_us == 0 {
+                    self.attempt_us = ts_us;
+                }
+            } else {
+                if !s.has(ACK)
+                    && self.ep[p].state == EndpointState::SynAckSent
+                    && s.seq == self.ep[e].start()
+                {
+                    // SYN/SYN-ACK reversal: Zeek flips the roles here; faultline keeps them.
+                    self.is_partial = false;
+                    self.ep[p].set_state(EndpointState::Established);
+                    self.first_seen |= 1;
+                }
+                if self.ep[p].state == EndpointState::SynSent {
+                    self.ep[p].set_state(EndpointState::Established);
+                }
+                self.ep[e].set_state(EndpointState::Established);
+            }
+        }
+        if s.has(FIN) {
+            self.ep[e].set_state(EndpointState::Closed);
+            do_close = true;
+        }
+        if s.has(RST) {
+            self.ep[e].set_state(EndpointState::Reset);
+            do_close = true;
+        }
+        if self.ep[e].state == EndpointState::Inactive {
+            if !is_orig && s.len == 0 && self.ep[0].state == EndpointState::SynSent {
+                // An ACK of the SYN ahead of the SYN-ACK: not a partial connection.
+            } else if s.has(ACK) && self.ep[p].state == EndpointState::Established {
+                self.ep[e].set_state(EndpointState::Established);
+                self.is_partial = false;
+                self.first_seen |= if is_orig { 1 } else { 2 };
+            } else {
+                self.ep[e].set_state(EndpointState::Partial);
+            }
+        }
+        do_close
+    }
+
+    fn update_syn_sent(&mut self, e: usize, s: &Seg) -> bool {
+        let mut do_close = false;
+        if s.has(FIN) {
+            self.ep[e].set_state(EndpointState::Closed);
+            do_close = true;
+        }
+        if s.has(RST) {
+            self.ep[e].set_state(EndpointState::Reset);
+            do_close = true;
+        }
+        do_close
+    }
+
+    fn update_established(&mut self, e: usize, p: usize, s: &Seg) -> bool {
+        let mut do_close = false;
+        if s.has(SYN)
+            && !s.has(ACK)
+            && self.ep[e].state == EndpointState::Partial
+            && self.ep[p].state == EndpointState::Inactive
+        {
+            self.ep[e].set_state(EndpointState::SynSent);
+        }
+        if s.has(FIN) && !s.has(RST) {
+            self.ep[e].set_state(EndpointState::Closed);
+            let peer = &mut self.ep[p];
+            if peer.state == EndpointState::Reset && peer.prev_state == EndpointState::Closed {
+                peer.set_state(EndpointState::Closed);
+            }
+            do_close = true;
+        }
+        if s.has(RST) {
+            self.ep[e].set_state(EndpointState::Reset);
+            do_close = true;
+        }
+        do_close
+    }
+
+    fn update_closed(&mut self, e: usize, p: usize, s: &Seg) -> bool {
+        if s.has(RST) && self.ep[p].state != EndpointState::Closed {
+            self.ep[e].set_state(EndpointState::Reset);
+            return !self.ep[e].did_close;
+        }
+        false
+    }
+
+    /// The peer `p` got an acknowledgement up to `rel_ack`: Zeek's `AckReceived`, which
+    /// reports content gaps (`G`/`g`) for data acknowledged but never seen.
+    fn ack_received(&mut self, p: usize, rel_ack: u64) {
+        let q = 1 - p;
+        let clean = self.ep[p].is_clean() && self.ep[q].is_clean();
+        let partial = self.is_partial;
+        let peer = &mut self.ep[p];
+        let seq = if peer.fin_cnt > 0 && rel_ack >= peer.fin_seq {
+            peer.fin_seq.wrapping_sub(1)
+        } else {
+            rel_ack
+        };
+        let gaps = peer.reassembly.ack(seq, partial);
+        if clean {
+            for _ in 0..gaps {
+                if peer.gap.hit() {
+                    self.history.add(p == 0, b'G');
+                }
+            }
+        }
+    }
+
+    // ----- results ---------------------------------------------------------------------------
+
+    /// Zeek endpoint states, `[originator, responder]`.
+    pub fn states(&self) -> [EndpointState; 2] {
+        [self.ep[0].state, self.ep[1].state]
+    }
+
+    /// Payload bytes per direction as Zeek's `orig_bytes`/`resp_bytes` (sequence space).
+    pub fn sizes(&self) -> (u64, u64) {
+        let [o, r] = &self.ep;
+        (o.size(r.state), r.size(o.state))
+    }
+
+    /// Zeek's history string.
+    pub fn history(&self) -> &str {
+        self.history.as_str()
+    }
+
+    /// Zeek's `conn_state`.
+    pub fn conn_state(&self) -> &'static str {
+        let [o, r] = self.states();
+        tcp_conn_state(o, r, self.sizes(), self.history())
+    }
+
+    /// tshark's `tcp.completeness` bits, counting this connection as its own `tcp.stream`.
+    pub fn completeness(&self) -> u8 {
+        self.completeness
+    }
+
+    /// tshark's loss counters.
+    pub fn loss(&self) -> LossCounters {
+        self.analyzer.counters()
+    }
+
+    /// Time of the first segment tshark flagged as a retransmission or a gap, µs (0 = none).
+    pub fn first_loss_us(&self) -> i64 {
+        self.first_loss_us
+    }
+
+    /// Handshake round-trip time: most recent SYN to SYN-ACK, or SYN-ACK to the originator's
+    /// ACK when the SYN was not seen.
+    pub fn handshake_rtt_us(&self) -> Option<i64> {
+        (self.rtt_us > 0).then_some(self.rtt_us)
+    }
+
+    /// True once both FINs are acknowledged: the connection closed normally.
+    pub fn is_closed(&self) -> bool {
+        self.ep[0].fin_acked() && self.ep[1].fin_acked()
+    }
+
+    /// True once either side is in Zeek's RST state.
+    pub fn is_reset(&self) -> bool {
+        self.ep.iter().any(|e| e.state == EndpointState::Reset)
+    }
+
+    /// When Zeek's connection-attempt timer started (the originator's first SYN), if the
+    /// connection is still an unanswered attempt (originator SYN sent, responder silent).
+    pub fn pending_attempt_us(&self) -> Option<i64> {
+        let [o, r] = self.states();
+        let attempting = matches!(o, EndpointState::SynSent | EndpointState::SynAckSent)
+            && r == EndpointState::Inactive;
+        (attempting && self.attempt_us != 0).then_some(self.attempt_us)
+    }
+
+    /// The error state the connection ends in, or whether it went stale, given how it ended.
+    pub fn verdict(&self, ending: Ending) -> Option<Verdict> {
+        use TcpErrorState as K;
+        let [o, r] = &self.ep;
+        if let Some(v) = self.reset_verdict() {
+            return Some(v);
+        }
+        if self.syns > 0 && r.state == EndpointState::Inactive {
+            return Some(Verdict::Error(K::SynSent, self.first_syn_us));
+        }
+        let fins = (o.fin_cnt > 0, r.fin_cnt > 0);
+        match fins {
+            (true, true) if !self.is_closed() => {
+                Some(Verdict::Error(K::LastAck, o.first_fin_us.max(r.first_fin_us)))
+            }
+            (true, true) => None,
+            (true, false) => Some(Verdict::Error(K::CloseWait, o.first_fin_us)),
+            (false, true) => Some(Verdict::Error(K::CloseWait, r.first_fin_us)),
+            (false, false) => {
+                let stale = matches!(ending, Ending::Timeout { .. }) && self.incomplete();
+                stale.then_some(Verdict::Stale)
+            }
+        }
+    }
+
+    fn reset_verdict(&self) -> Option<Verdict> {
+        use TcpErrorState as K;
+        if !self.is_reset() {
+            return None;
+        }
+        let v = match self.conn_state() {
+            "REJ" => Verdict::Error(K::SynSent, self.reset_side().1),
+            "RSTOS0" => Verdict::Error(K::SynSent, self.first_syn_us),
+            _ => Verdict::Error(K::Reset, self.reset_side().1),
+        };
+        Some(v)
+    }
+
+    /// Which side reset the connection (true = originator) and when: the side in RST state,
+    /// the earlier one when both are.
+    fn reset_side(&self) -> (bool, i64) {
+        let [o, r] = &self.ep;
+        let o_reset = o.state == EndpointState::Reset;
+        let r_reset = r.state == EndpointState::Reset;
+        if o_reset && (!r_reset || o.first_rst_us <= r.first_rst_us) {
+            (true, o.first_rst_us)
+        } else {
+            (false, r.first_rst_us)
+        }
+    }
+
+    fn handshake_incomplete(&self) -> bool {
+        self.syns > 0 && self.synack_us != 0 && !self.handshake_acked
+    }
+
+    fn incomplete(&self) -> bool {
+        self.handshake_incomplete() || self.ep.iter().any(|e| e.unacked() > 0)
+    }
+
+    /// Writes the error reason (or what made the stream stale) in words.
+    pub fn write_reason(
+        &self,
+        verdict: Verdict,
+        ending: Ending,
+        endpoints: (SocketAddr, SocketAddr),
+        out: &mut String,
+    ) {
+        use TcpErrorState as K;
+        out.clear();
+        let (orig, resp) = endpoints;
+        let [o, r] = &self.ep;
+        let side = |is_orig: bool| {
+            if is_orig {
+                ("originator", orig)
+            } else {
+                ("responder", resp)
+            }
+        };
+        let _ = match verdict {
+            Verdict::Error(K::SynSent, _) => self.write_syn_sent(ending, out),
+            Verdict::Error(K::Reset, _) => {
+                let by_orig = self.reset_side().0;
+                let (by, addr) = side(by_orig);
+                let (a, b) = self.sizes();
+                let (own, other) = if by_orig { (o, r) } else { (r, o) };
+                let after = if own.fin_cnt > 0 {
+                    " following its own FIN"
+                } else if other.fin_cnt > 0 {
+                    " following the peer's FIN"
+                } else {
+                    ""
+                };
+                write!(out, "reset by {by} {addr} after {} bytes{after}", a + b)
+            }
+            Verdict::Error(K::CloseWait, _) => {
+                let (who, addr) = side(o.fin_cnt > 0);
+                let (other, other_addr) = side(o.fin_cnt == 0);
+                write!(out, "FIN from {who} {addr}, none from {other} {other_addr}")
+                    .and_then(|()| write_ending(ending, out))
+            }
+            Verdict::Error(K::LastAck, _) => {
+                let (who, _) = side(!o.fin_acked());
+                write!(out, "both sides sent FIN; final ACK of the {who}'s FIN missing")
+                    .and_then(|()| write_ending(ending, out))
+            }
+            Verdict::Stale => self.write_stale(ending, endpoints, out),
+        };
+    }
+
+    fn write_syn_sent(&self, ending: Ending, out: &mut String) -> std::fmt::Result {
+        let n = self.syns;
+        let plural = if n == 1 { "" } else { "s" };
+        match self.conn_state() {
+            "REJ" => write!(out, "connection refused: RST from responder after {n} SYN{plural}"),
+            "RSTOS0" => write!(out, "no SYN-ACK to {n} SYN{plural}; originator aborted with RST"),
+            _ => {
+                write!(out, "no SYN-ACK to {n} SYN{plural}")?;
+                write_ending(ending, out)
+            }
+        }
+    }
+
+    fn write_stale(&self, ending: Ending, (orig, resp): (SocketAddr, SocketAddr), out: &mut String) -> std::fmt::Result {
+        let mut sep = "";
+        if self.handshake_incomplete() {
+            out.push_str("handshake incomplete: no ACK after SYN-ACK");
+            sep = "; ";
+        }
+        for (ep, peer, addr, peer_addr) in [(&self.ep[0], &self.ep[1], orig, resp), (&self.ep[1], &self.ep[0], resp, orig)] {
+            let n = ep.unacked();
+            if n == 0 {
+                continue;
+            }
+            if peer.state == EndpointState::Inactive {
+                write!(out, "{sep}{n} bytes from {addr}, nothing seen from {peer_addr}")?;
+            } else {
+                write!(out, "{sep}{n} bytes from {addr} unacknowledged")?;
+            }
+            sep = "; ";
+        }
+        if let Ending::Timeout { idle_us, .. } = ending {
+            write!(out, "{sep}idle {:.1} s", idle_us as f64 / 1e6)?;
+        }
+        Ok(())
+    }
+}
+
+/// The end of a reason text: how the flow ended.
+fn write_ending(ending: Ending, out: &mut String) -> std::fmt::Result {
+    match ending {
+        Ending::Timeout { timeout_us, .. } => {
+            write!(out, "; stream timed out after {} s", fmt_secs(timeout_us))
+        }
+        Ending::EndOfInput => write!(out, "; capture ended"),
+        Ending::Reused => write!(out, "; port reused by a new connection"),
+        Ending::Closed | Ending::Reset => Ok(()),
+    }
+}
+
+/// Seconds without a trailing `.0` for whole numbers.
+fn fmt_secs(us: i64) -> FmtSecs {
+    FmtSecs(us)
+}
+
+struct FmtSecs(i64);
+
+impl std::fmt::Display for FmtSecs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 % 1_000_000 == 0 {
+            write!(f, "{}", self.0 / 1_000_000)
+        } else {
+            write!(f, "{:.1}", self.0 as f64 / 1e6)
+        }
+    }
+}
+
+fn is_loss(flags: SegmentFlags) -> bool {
+    flags.is_retransmission()
+        || flags.intersects(SegmentFlags::LOST_SEGMENT | SegmentFlags::ACK_LOST_SEGMENT)
+}
