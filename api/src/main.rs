@@ -2,6 +2,7 @@
 
 mod generate_cmd;
 mod ingest_cmd;
+mod query_cmd;
 
 use std::path::PathBuf;
 
@@ -22,6 +23,11 @@ enum Command {
     Ingest(ingest_cmd::IngestArgs),
     /// Write a synthetic capture with injected errors and a truth file.
     Generate(generate_cmd::GenerateArgs),
+    /// Filter the stored entries with KFL.
+    Query(query_cmd::QueryArgs),
+    /// KFL tools.
+    #[command(subcommand)]
+    Kfl(query_cmd::KflCommand),
 }
 
 /// Default data directory of every command.
@@ -34,6 +40,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
+        Command::Query(args) => query_cmd::run(args),
+        Command::Kfl(cmd) => query_cmd::run_kfl(cmd),
     };
     match result {
         Ok(code) => code,

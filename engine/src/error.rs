@@ -19,6 +19,9 @@ pub enum EngineError {
     /// The Parquet writer failed.
     #[error(transparent)]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// DataFusion failed to plan or run a query.
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
     /// A batch does not have the column the store partitions by.
     #[error("batch has no timestamp column `{0}`")]
     MissingTimestamp(String),

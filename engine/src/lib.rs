@@ -6,7 +6,9 @@
 //! and renamed when complete so that a crash never leaves a half file under a real name.
 
 mod error;
+pub mod query;
 pub mod storage;
 
 pub use error::EngineError;
+pub use query::{EntryQuery, Order, query_entries};
 pub use storage::{PartitionedWriter, StoreConfig, StoreStats};

@@ -152,8 +152,8 @@ pub enum DecodeError {
 /// is cut off (snaplen) or absent (non-first fragment) still decodes, with [`Transport::Other`].
 ///
 /// The link layer is split here (a few fixed-size headers) and the IP layer sliced with
-/// etherparse's `LaxIpSlice`; going through `LaxSlicedPacket` instead costs about twice as much
-/// (it copies a 328-byte struct and parses the transport header a second time).
+/// etherparse's `LaxIpSlice`; going through `LaxSlicedPacket` instead took three times as long
+/// (95 vs 30 ns per packet: it moves a 328-byte struct and parses the transport header too).
 pub fn decode<'a>(frame: &Frame<'a>) -> Result<Packet<'a>, DecodeError> {
     let link = link_payload(frame.link, frame.data)?;
     let ip_bytes = match link.ether_type {

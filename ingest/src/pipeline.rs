@@ -155,7 +155,7 @@ impl<S: BatchSink> Pipeline<S> {
     /// Ingests from an open reader (any `Read`, e.g. an upload); `path` labels the report.
     pub fn ingest_reader(&mut self, mut reader: CaptureReader, path: &Path, progress: &mut dyn FnMut(u64)) -> FileReport {
         self.batcher.set_source(&file_label(path));
-        let mut table = FlowTable::new(self.config.flow.clone());
+        let mut table = FlowTable::new(self.config.flow);
         let mut packets = 0u64;
         let mut undecodable = UndecodableCounts::default();
         let mut error = None;
@@ -174,7 +174,7 @@ impl<S: BatchSink> Pipeline<S> {
                 }
                 Err(e) => undecodable.count(e),
             }
-            if (packets + undecodable.total()) % PROGRESS_EVERY == 0 {
+            if (packets + undecodable.total()).is_multiple_of(PROGRESS_EVERY) {
                 progress(reader.stats().bytes);
                 if self.batcher.error().is_some() {
                     break;

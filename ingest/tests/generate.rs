@@ -9,7 +9,9 @@ use std::net::IpAddr;
 use std::process::Command;
 
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
-use faultline_ingest::generate::{Config, Event, FlowKey, QUIET_US, Summary, TruthRecord, write_capture};
+use faultline_ingest::generate::{
+    Config, Event, FlowKey, QUIET_US, Summary, TruthRecord, write_capture,
+};
 
 const FIN: u8 = 0x01;
 const SYN: u8 = 0x02;
@@ -23,7 +25,11 @@ fn generate(cfg: &Config) -> (Vec<u8>, Vec<u8>, Summary) {
 }
 
 fn records(truth: &[u8]) -> Vec<TruthRecord> {
-    std::str::from_utf8(truth).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::str::from_utf8(truth)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// What the tests need of one captured packet.
@@ -46,30 +52,40 @@ impl Pkt<'_> {
     fn in_flow(&self, k: &FlowKey) -> bool {
         self.proto == k.proto
             && self.vlan == k.vlan
-            && ((self.src, self.sport, self.dst, self.dport) == (k.orig_ip, k.orig_port, k.resp_ip, k.resp_port)
-                || (self.dst, self.dport, self.src, self.sport) == (k.orig_ip, k.orig_port, k.resp_ip, k.resp_port))
+            && ((self.src, self.sport, self.dst, self.dport)
+                == (k.orig_ip, k.orig_port, k.resp_ip, k.resp_port)
+                || (self.dst, self.dport, self.src, self.sport)
+                    == (k.orig_ip, k.orig_port, k.resp_ip, k.resp_port))
     }
 
-    fn from_orig(&self, k: &FlowKey) -> bool {
+    fn sent_by_orig(&self, k: &FlowKey) -> bool {
         self.src == k.orig_ip && self.sport == k.orig_port
     }
 }
 
 fn ip_of(net: &LaxNetSlice<'_>) -> (IpAddr, IpAddr, u8) {
     match net {
-        LaxNetSlice::Ipv4(s) => {
-            (s.header().source_addr().into(), s.header().destination_addr().into(), s.payload().ip_number.0)
-        }
-        LaxNetSlice::Ipv6(s) => {
-            (s.header().source_addr().into(), s.header().destination_addr().into(), s.payload().ip_number.0)
-        }
+        LaxNetSlice::Ipv4(s) => (
+            s.header().source_addr().into(),
+            s.header().destination_addr().into(),
+            s.payload().ip_number.0,
+        ),
+        LaxNetSlice::Ipv6(s) => (
+            s.header().source_addr().into(),
+            s.header().destination_addr().into(),
+            s.payload().ip_number.0,
+        ),
         LaxNetSlice::Arp(_) => panic!("ARP in capture"),
     }
 }
 
 fn slice(data: &[u8], ts: i64) -> Pkt<'_> {
     let p = LaxSlicedPacket::from_ethernet(data).unwrap();
-    assert!(p.stop_err.is_none(), "frame at {ts} does not decode fully: {:?}", p.stop_err);
+    assert!(
+        p.stop_err.is_none(),
+        "frame at {ts} does not decode fully: {:?}",
+        p.stop_err
+    );
     let (src, dst, proto) = ip_of(p.net.as_ref().expect("IP layer"));
     let mut pkt = Pkt {
         ts,
@@ -87,7 +103,10 @@ fn slice(data: &[u8], ts: i64) -> Pkt<'_> {
         TransportSlice::Tcp(t) => {
             pkt.sport = Some(t.source_port());
             pkt.dport = Some(t.destination_port());
-            pkt.flags = u8::from(t.fin()) | u8::from(t.syn()) << 1 | u8::from(t.rst()) << 2 | u8::from(t.ack()) << 4;
+            pkt.flags = u8::from(t.fin())
+                | u8::from(t.syn()) << 1
+                | u8::from(t.rst()) << 2
+                | u8::from(t.ack()) << 4;
             pkt.payload_len = t.payload().len();
         }
         TransportSlice::Udp(u) => {
@@ -114,17 +133,26 @@ fn parse(pcap: &[u8]) -> Vec<Pkt<'_>> {
         .map(|b| {
             assert_eq!(b.caplen, b.origlen);
             assert_eq!(b.caplen as usize, b.data.len());
-            slice(b.data, i64::from(b.ts_sec) * 1_000_000 + i64::from(b.ts_usec))
+            slice(
+                b.data,
+                i64::from(b.ts_sec) * 1_000_000 + i64::from(b.ts_usec),
+            )
         })
         .collect()
 }
 
 #[test]
 fn same_seed_same_bytes_other_seed_differs() {
-    let cfg = Config { target_packets: 4_000, ..Config::default() };
+    let cfg = Config {
+        target_packets: 4_000,
+        ..Config::default()
+    };
     let (p1, t1, s1) = generate(&cfg);
     let (p2, t2, s2) = generate(&cfg);
-    assert!(p1 == p2 && t1 == t2 && s1 == s2, "same config, different output");
+    assert!(
+        p1 == p2 && t1 == t2 && s1 == s2,
+        "same config, different output"
+    );
     let (p3, t3, _) = generate(&Config { seed: 2, ..cfg });
     assert_ne!(p1, p3);
     assert_ne!(t1, t3);
@@ -137,16 +165,29 @@ fn capture_parses_in_time_order_with_the_announced_counts() {
     assert_eq!(pkts.len() as u64, s.packets);
     assert_eq!(pcap.len() as u64, s.bytes);
     assert!(s.packets >= 20_000 && s.packets < 21_000, "{}", s.packets);
-    assert!(pkts.windows(2).all(|w| w[0].ts <= w[1].ts), "timestamps go backwards");
-    assert_eq!((pkts[0].ts, pkts[pkts.len() - 1].ts), (s.first_us, s.last_us));
+    assert!(
+        pkts.windows(2).all(|w| w[0].ts <= w[1].ts),
+        "timestamps go backwards"
+    );
+    assert_eq!(
+        (pkts[0].ts, pkts[pkts.len() - 1].ts),
+        (s.first_us, s.last_us)
+    );
     assert_eq!(records(&truth).len() as u64, s.truth_records);
     // Realism: both IP versions, tagged frames, TCP, UDP and ICMP.
     assert!(pkts.iter().any(|p| p.src.is_ipv6()) && pkts.iter().any(|p| p.vlan == Some(100)));
     for proto in [6, 17, 1, 58] {
-        assert!(pkts.iter().any(|p| p.proto == proto), "no packet of protocol {proto}");
+        assert!(
+            pkts.iter().any(|p| p.proto == proto),
+            "no packet of protocol {proto}"
+        );
     }
     let v6 = pkts.iter().filter(|p| p.src.is_ipv6()).count();
-    assert!(v6 * 50 > pkts.len() && v6 * 4 < pkts.len(), "IPv6 share {v6}/{}", pkts.len());
+    assert!(
+        v6 * 50 > pkts.len() && v6 * 4 < pkts.len(),
+        "IPv6 share {v6}/{}",
+        pkts.len()
+    );
 }
 
 #[test]
@@ -156,7 +197,11 @@ fn default_config_injects_every_event() {
     let recs = records(&truth);
     for ev in Event::INJECTED {
         let n = recs.iter().filter(|r| r.event == ev).count() as u64;
-        assert!(n >= u64::from(cfg.min_per_event), "{} appears {n} times", ev.name());
+        assert!(
+            n >= u64::from(cfg.min_per_event),
+            "{} appears {n} times",
+            ev.name()
+        );
         assert_eq!(s.events.get(&ev).copied().unwrap_or(0), n);
     }
     for (i, r) in recs.iter().enumerate() {
@@ -187,13 +232,19 @@ fn check_flow(pkts: &[Pkt<'_>], r: &TruthRecord, end: i64) {
     assert_eq!(Some(flow.len() as u32), r.packets, "{name} {}", r.tuple);
     assert_eq!(Some(flow[0].ts), r.first_us, "{name}");
     assert_eq!(Some(flow[flow.len() - 1].ts), r.last_us, "{name}");
-    assert!(flow.iter().any(|p| p.ts == r.ts_us), "{name}: no packet at ts_us");
+    assert!(
+        flow.iter().any(|p| p.ts == r.ts_us),
+        "{name}: no packet at ts_us"
+    );
     let last = flow[flow.len() - 1];
     let fins = flow.iter().filter(|p| p.flags & FIN != 0).count();
-    let from_resp = flow.iter().filter(|p| !p.from_orig(&r.flow)).count();
+    let from_resp = flow.iter().filter(|p| !p.sent_by_orig(&r.flow)).count();
     if r.flow.proto == 6 {
-        assert_eq!(flow[0].flags, SYN, "{name}: flow starts with a SYN from the originator");
-        assert!(flow[0].from_orig(&r.flow));
+        assert_eq!(
+            flow[0].flags, SYN,
+            "{name}: flow starts with a SYN from the originator"
+        );
+        assert!(flow[0].sent_by_orig(&r.flow));
         assert!(r.counters.is_some(), "{name}: TCP record without counters");
     }
     match r.event {
@@ -208,20 +259,35 @@ fn check_flow(pkts: &[Pkt<'_>], r: &TruthRecord, end: i64) {
         }
         Event::ResetByOriginator | Event::ResetByResponder => {
             assert!(last.flags & RST != 0 && fins == 0, "{name}");
-            assert_eq!(last.from_orig(&r.flow), r.event == Event::ResetByOriginator);
-            assert!(flow.iter().any(|p| p.payload_len > 0 && !p.from_orig(&r.flow)), "{name}: not mid-transfer");
+            assert_eq!(
+                last.sent_by_orig(&r.flow),
+                r.event == Event::ResetByOriginator
+            );
+            assert!(
+                flow.iter()
+                    .any(|p| p.payload_len > 0 && !p.sent_by_orig(&r.flow)),
+                "{name}: not mid-transfer"
+            );
         }
         Event::CloseWait => assert!(fins == 1 && last.flags == ACK, "{name}"),
         Event::LastAck => assert!(fins == 2 && last.flags & FIN != 0, "{name}"),
-        Event::IdleUnacked => assert!(last.payload_len > 0 && last.from_orig(&r.flow), "{name}"),
+        Event::IdleUnacked => assert!(last.payload_len > 0 && last.sent_by_orig(&r.flow), "{name}"),
         Event::LossGap => {
             let c = r.counters.unwrap();
-            assert!(c.lost_segments >= 1 && c.fast_retransmissions == c.lost_segments, "{c:?}");
-            assert!(c.dup_acks >= 3 * c.lost_segments && c.retransmissions == c.fast_retransmissions);
+            assert!(
+                c.lost_segments >= 1 && c.fast_retransmissions == c.lost_segments,
+                "{c:?}"
+            );
+            assert!(
+                c.dup_acks >= 3 * c.lost_segments && c.retransmissions == c.fast_retransmissions
+            );
         }
         Event::LossRetransmission => {
             let c = r.counters.unwrap();
-            assert!((1..=2).contains(&c.retransmissions) && c.dup_acks == 0 && c.lost_segments == 0, "{c:?}");
+            assert!(
+                (1..=2).contains(&c.retransmissions) && c.dup_acks == 0 && c.lost_segments == 0,
+                "{c:?}"
+            );
         }
         Event::EchoNoReply => assert!(from_resp == 0 && flow.len() == 3, "{name}"),
         other => panic!("unexpected flow event {other:?}"),
@@ -231,10 +297,18 @@ fn check_flow(pkts: &[Pkt<'_>], r: &TruthRecord, end: i64) {
     }
     let silent = matches!(
         r.event,
-        Event::SynNoAnswer | Event::SynTimeExceeded | Event::CloseWait | Event::LastAck | Event::IdleUnacked
+        Event::SynNoAnswer
+            | Event::SynTimeExceeded
+            | Event::CloseWait
+            | Event::LastAck
+            | Event::IdleUnacked
     );
     if silent {
-        assert!(end - last.ts >= QUIET_US, "{name}: only {} µs of capture after the flow", end - last.ts);
+        assert!(
+            end - last.ts >= QUIET_US,
+            "{name}: only {} µs of capture after the flow",
+            end - last.ts
+        );
     }
 }
 
@@ -244,10 +318,19 @@ fn check_icmp(pkts: &[Pkt<'_>], r: &TruthRecord) {
     let name = r.event.name();
     let msg = pkts
         .iter()
-        .find(|p| p.ts == r.ts_us && p.src == r.flow.orig_ip && p.dst == r.flow.resp_ip && p.icmp.is_some())
+        .find(|p| {
+            p.ts == r.ts_us
+                && p.src == r.flow.orig_ip
+                && p.dst == r.flow.resp_ip
+                && p.icmp.is_some()
+        })
         .unwrap_or_else(|| panic!("{name}: message not in capture"));
     let (ty, code, body) = msg.icmp.unwrap();
-    assert_eq!((ty, code, msg.vlan), (icmp.icmp_type, icmp.code, r.flow.vlan), "{name}");
+    assert_eq!(
+        (ty, code, msg.vlan),
+        (icmp.icmp_type, icmp.code, r.flow.vlan),
+        "{name}"
+    );
     assert_eq!(msg.proto, if icmp.version == 6 { 58 } else { 1 });
     let (Some(q), Some(related)) = (icmp.quoted, r.related) else {
         assert!(icmp.quoted.is_none() && r.related.is_none(), "{name}");
@@ -260,33 +343,54 @@ fn check_icmp(pkts: &[Pkt<'_>], r: &TruthRecord) {
         Some(TransportSlice::Udp(u)) => (Some(u.source_port()), Some(u.destination_port())),
         _ => (None, None),
     };
-    assert_eq!((q.proto, q.src_ip, q.src_port, q.dst_ip, q.dst_port), (proto, src, ports.0, dst, ports.1), "{name}");
+    assert_eq!(
+        (q.proto, q.src_ip, q.src_port, q.dst_ip, q.dst_port),
+        (proto, src, ports.0, dst, ports.1),
+        "{name}"
+    );
     assert!(
-        pkts.iter().any(|p| p.ts <= r.ts_us && p.in_flow(&related) && p.src == q.src_ip),
+        pkts.iter()
+            .any(|p| p.ts <= r.ts_us && p.in_flow(&related) && p.src == q.src_ip),
         "{name}: quoted packet's flow {related} not captured before the error"
     );
 }
 
 #[test]
 fn normal_tcp_flows_are_complete() {
-    let (pcap, truth, _) = generate(&Config { target_packets: 10_000, ..Config::default() });
+    let (pcap, truth, _) = generate(&Config {
+        target_packets: 10_000,
+        ..Config::default()
+    });
     let pkts = parse(&pcap);
     let injected: Vec<FlowKey> = records(&truth).iter().map(|r| r.flow).collect();
     let mut flows: HashMap<(IpAddr, u16, IpAddr, u16), Vec<&Pkt<'_>>> = HashMap::new();
     for p in pkts.iter().filter(|p| p.proto == 6) {
         let (a, b) = ((p.src, p.sport.unwrap()), (p.dst, p.dport.unwrap()));
-        let key = if p.flags == SYN || b.1 == 80 || b.1 == 8080 { (a.0, a.1, b.0, b.1) } else { (b.0, b.1, a.0, a.1) };
+        let key = if p.flags == SYN || b.1 == 80 || b.1 == 8080 {
+            (a.0, a.1, b.0, b.1)
+        } else {
+            (b.0, b.1, a.0, a.1)
+        };
         flows.entry(key).or_default().push(p);
     }
     let mut normal = 0;
     for ((oi, op, ri, rp), f) in &flows {
-        if injected.iter().any(|k| k.orig_ip == *oi && k.orig_port == Some(*op) && k.resp_ip == *ri && k.resp_port == Some(*rp)) {
+        if injected.iter().any(|k| {
+            k.orig_ip == *oi
+                && k.orig_port == Some(*op)
+                && k.resp_ip == *ri
+                && k.resp_port == Some(*rp)
+        }) {
             continue;
         }
         normal += 1;
         let flags: Vec<u8> = f.iter().map(|p| p.flags).collect();
         assert_eq!(&flags[..3], &[SYN, SYN | ACK, ACK], "{oi}:{op} handshake");
-        assert_eq!(flags.iter().filter(|&&x| x & FIN != 0).count(), 2, "{oi}:{op} close");
+        assert_eq!(
+            flags.iter().filter(|&&x| x & FIN != 0).count(),
+            2,
+            "{oi}:{op} close"
+        );
         assert_eq!(*flags.last().unwrap(), ACK, "{oi}:{op} final ACK");
         assert!(flags.iter().all(|&x| x & RST == 0));
     }
@@ -301,7 +405,12 @@ fn tshark_agrees_with_the_expected_counters() {
         eprintln!("SKIP tshark_agrees_with_the_expected_counters: tshark is not installed");
         return;
     }
-    let cfg = Config { target_packets: 30_000, error_permille: 300, seed: 7, ..Config::default() };
+    let cfg = Config {
+        target_packets: 30_000,
+        error_permille: 300,
+        seed: 7,
+        ..Config::default()
+    };
     let (pcap, truth, _) = generate(&cfg);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gen.pcap");
@@ -318,12 +427,28 @@ fn tshark_agrees_with_the_expected_counters() {
         "tcp.analysis.keep_alive",
     ];
     let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-r"]).arg(&path).args(["-Y", "tcp", "-T", "fields", "-E", "occurrence=f"]);
-    for f in ["ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport"].iter().chain(&flags) {
+    cmd.args(["-n", "-r"])
+        .arg(&path)
+        .args(["-Y", "tcp", "-T", "fields", "-E", "occurrence=f"]);
+    for f in [
+        "ip.src",
+        "ipv6.src",
+        "tcp.srcport",
+        "ip.dst",
+        "ipv6.dst",
+        "tcp.dstport",
+    ]
+    .iter()
+    .chain(&flags)
+    {
         cmd.args(["-e", f]);
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut seen: HashMap<[(String, String); 2], [u32; 9]> = HashMap::new();
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let c: Vec<&str> = line.split('\t').collect();
@@ -338,8 +463,14 @@ fn tshark_agrees_with_the_expected_counters() {
     let mut expected: HashMap<[(String, String); 2], [u32; 9]> = HashMap::new();
     for r in records(&truth).into_iter().filter(|r| r.flow.proto == 6) {
         let c = r.counters.unwrap();
-        let a = (r.flow.orig_ip.to_string(), r.flow.orig_port.unwrap().to_string());
-        let b = (r.flow.resp_ip.to_string(), r.flow.resp_port.unwrap().to_string());
+        let a = (
+            r.flow.orig_ip.to_string(),
+            r.flow.orig_port.unwrap().to_string(),
+        );
+        let b = (
+            r.flow.resp_ip.to_string(),
+            r.flow.resp_port.unwrap().to_string(),
+        );
         let key = if a < b { [a, b] } else { [b, a] };
         let v = [
             c.retransmissions,
@@ -354,18 +485,37 @@ fn tshark_agrees_with_the_expected_counters() {
         ];
         expected.insert(key, v);
     }
-    assert!(expected.len() > 150, "too few injected TCP flows: {}", expected.len());
+    assert!(
+        expected.len() > 150,
+        "too few injected TCP flows: {}",
+        expected.len()
+    );
     for (key, got) in &seen {
         let want = expected.get(key).copied().unwrap_or_default();
-        assert_eq!(*got, want, "flow {key:?}: tshark {got:?} truth {want:?} ({flags:?})");
+        assert_eq!(
+            *got, want,
+            "flow {key:?}: tshark {got:?} truth {want:?} ({flags:?})"
+        );
     }
     assert!(expected.keys().all(|k| seen.contains_key(k)));
 }
 
 #[test]
 fn memory_is_bounded_by_concurrency_not_size() {
-    let small = generate(&Config { target_packets: 20_000, ..Config::default() }).2;
-    let big = write_capture(&Config { target_packets: 200_000, ..Config::default() }, io::sink(), io::sink()).unwrap();
+    let small = generate(&Config {
+        target_packets: 20_000,
+        ..Config::default()
+    })
+    .2;
+    let big = write_capture(
+        &Config {
+            target_packets: 200_000,
+            ..Config::default()
+        },
+        io::sink(),
+        io::sink(),
+    )
+    .unwrap();
     assert!(big.packets >= 200_000);
     assert!(
         big.peak_conversations <= 2 * small.peak_conversations + 50,
@@ -375,7 +525,11 @@ fn memory_is_bounded_by_concurrency_not_size() {
     );
     // Error share at scale: a few percent of conversations.
     let errors: u64 = big.events.values().sum();
-    assert!(errors * 100 < big.conversations * 4, "{errors} events in {} conversations", big.conversations);
+    assert!(
+        errors * 100 < big.conversations * 4,
+        "{errors} events in {} conversations",
+        big.conversations
+    );
 }
 
 /// 1 M packets to a sink; prints time and peak RSS (run with `--ignored --nocapture`, in
@@ -384,11 +538,18 @@ fn memory_is_bounded_by_concurrency_not_size() {
 #[ignore]
 fn one_million_packets() {
     let start = std::time::Instant::now();
-    let cfg = Config { target_packets: 1_000_000, ..Config::default() };
+    let cfg = Config {
+        target_packets: 1_000_000,
+        ..Config::default()
+    };
     let s = write_capture(&cfg, io::sink(), io::sink()).unwrap();
     let secs = start.elapsed().as_secs_f64();
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?").to_owned();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: ?")
+        .to_owned();
     let errors: u64 = s.events.values().sum();
     println!(
         "{} packets, {} bytes, {} conversations, {} truth records ({:.2} % of conversations), peak {} concurrent, \
@@ -403,15 +564,10 @@ fn one_million_packets() {
         s.packets as f64 / secs
     );
     assert!(s.packets >= 1_000_000);
-    let kib: u64 = hwm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let kib: u64 = hwm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     assert!(kib < 256 * 1024, "peak RSS {kib} KiB");
-}
-
-#[test]
-#[ignore]
-fn scratch_write() {
-    let cfg = Config { target_packets: 1_000_000, ..Config::default() };
-    let out = std::fs::File::create("/tmp/gen1m.pcap").unwrap();
-    let truth = std::fs::File::create("/tmp/gen1m.truth").unwrap();
-    write_capture(&cfg, out, truth).unwrap();
 }

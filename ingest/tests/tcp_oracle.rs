@@ -40,12 +40,12 @@ mod oracle_support;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use faultline_ingest::Packet;
 use faultline_ingest::decode::tcp_flags::{ACK, SYN};
 use faultline_ingest::decode::{TcpSegment, Transport};
 use faultline_ingest::emit::{Emit, EntryView, FlowView};
 use faultline_ingest::flow::{FlowConfig, FlowTable};
 use faultline_ingest::tcp::history::{completeness, completeness_update};
-use faultline_ingest::Packet;
 
 /// The capture whose MANIFEST.tsv counts come from each stream's last packet (module docs).
 const MANIFEST_FROM_LAST_PACKET: &str = "rst__esnet_two_way_all_flags.pcap";
@@ -92,15 +92,27 @@ impl Streams {
         let pure_syn = seg.flags & (SYN | ACK) == SYN;
         let s = self.by_pair.entry(key).or_insert_with(|| {
             self.next += 1;
-            Stream { id: self.next - 1, by_reuse: false, base: [None; 2] }
+            Stream {
+                id: self.next - 1,
+                by_reuse: false,
+                base: [None; 2],
+            }
         });
         if pure_syn && s.base[fwd].is_some_and(|b| b != seg.seq) {
-            *s = Stream { id: self.next, by_reuse: true, base: [None; 2] };
+            *s = Stream {
+                id: self.next,
+                by_reuse: true,
+                base: [None; 2],
+            };
             self.next += 1;
         }
         if s.base[fwd].is_none() {
             let syn = seg.flags & SYN != 0;
-            s.base[fwd] = Some(if syn { seg.seq } else { seg.seq.wrapping_sub(1) });
+            s.base[fwd] = Some(if syn {
+                seg.seq
+            } else {
+                seg.seq.wrapping_sub(1)
+            });
         }
         if s.base[1 - fwd].is_none() && seg.flags & ACK != 0 {
             s.base[1 - fwd] = Some(seg.ack.wrapping_sub(1));
@@ -124,7 +136,8 @@ impl Emit for Flows {
     fn flow(&mut self, f: &FlowView<'_>) {
         if f.ident.proto == 6 {
             let c = f.completeness.unwrap();
-            self.0.push((pair(f.ident.orig, f.ident.resp), f.start_us, c));
+            self.0
+                .push((pair(f.ident.orig, f.ident.resp), f.start_us, c));
         }
     }
 }
@@ -157,7 +170,12 @@ fn faultline_counts(path: &std::path::Path) -> Counts {
     let mut streams = Streams::default();
     oracle_support::for_each_packet(path, |_, p| {
         if let Transport::Tcp(seg) = &p.transport {
-            streams.packet((p.ip.src, seg.src_port), (p.ip.dst, seg.dst_port), seg, p.ts_us);
+            streams.packet(
+                (p.ip.src, seg.src_port),
+                (p.ip.dst, seg.dst_port),
+                seg,
+                p.ts_us,
+            );
         }
         let untagged = Packet { vlan: None, ..*p };
         table.process(&untagged, &mut flows);
@@ -183,7 +201,10 @@ fn faultline_counts(path: &std::path::Path) -> Counts {
 /// tshark's counts from `tcp_completeness.tsv` (last column of each stream's row).
 fn oracle_counts(dirs: &oracle_support::Dirs, capture: &str) -> Counts {
     let rows = dirs.oracle_rows(capture, "tcp_completeness.tsv");
-    Counts::of(rows.iter().map(|r| r.last().unwrap().parse::<u8>().unwrap()))
+    Counts::of(
+        rows.iter()
+            .map(|r| r.last().unwrap().parse::<u8>().unwrap()),
+    )
 }
 
 /// MANIFEST.tsv's `tshark_signals` of every capture, as `name -> value` maps.
@@ -215,7 +236,10 @@ fn connection_outcomes_match_tshark() {
     let manifest = manifest_signals(&dirs);
     let mut failures = Vec::new();
     let mut totals = (Counts::default(), 0);
-    println!("{:<52} {:>17} {:>17} {:>17}", "capture", "syn-only f/t", "refused f/t", "rst f/t");
+    println!(
+        "{:<52} {:>17} {:>17} {:>17}",
+        "capture", "syn-only f/t", "refused f/t", "rst f/t"
+    );
     for capture in dirs.captures() {
         let want = oracle_counts(&dirs, &capture);
         let sig = &manifest[&capture];
@@ -226,7 +250,10 @@ fn connection_outcomes_match_tshark() {
             with_rst: get("tcp_streams_with_rst"),
         };
         if capture != MANIFEST_FROM_LAST_PACKET {
-            assert_eq!(listed, want, "{capture}: MANIFEST.tsv and tcp_completeness.tsv disagree");
+            assert_eq!(
+                listed, want,
+                "{capture}: MANIFEST.tsv and tcp_completeness.tsv disagree"
+            );
         }
         let got = faultline_counts(&dirs.pcaps.join(&capture));
         let cell = |a: usize, b: usize| format!("{a}/{b}");

@@ -8,6 +8,7 @@
 //! Known differences are listed in [`EXCEPTIONS`], each with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(dead_code)] // shared by the oracle tests; this one reads only the captures
 mod oracle_support;
 
 use std::collections::BTreeMap;
@@ -20,15 +21,30 @@ use faultline_ingest::flow::{FlowConfig, FlowTable};
 /// Baseline logs with `#fields` headers and the trace (under Zeek's `testing/btest/Traces/`)
 /// each was made from, per the oracle README.
 const LOGS: &[(&str, &str)] = &[
-    ("core.pcapng-pktsrc/conn.log", "pcapng-multi-interface.pcapng"),
+    (
+        "core.pcapng-pktsrc/conn.log",
+        "pcapng-multi-interface.pcapng",
+    ),
     ("core.q-in-q/conn.log", "q-in-q.pcap"),
-    ("core.tcp.rxmit-history/conn-1.log", "tcp/retransmit-fast009.pcap"),
+    (
+        "core.tcp.rxmit-history/conn-1.log",
+        "tcp/retransmit-fast009.pcap",
+    ),
     ("core.tcp.rxmit-history/conn-2.log", "wikipedia.pcap"),
     ("core.vlan-mpls/conn.log", "mixed-vlan-mpls.pcap"),
     ("opt.basic/conn.log", "wikipedia.pcap"),
-    ("scripts.base.protocols.http.http-no-crlf/conn.log", "http/no_crlf.pcap"),
-    ("scripts.base.protocols.pop3.basic/conn.log", "pop3/pop3.pcap"),
-    ("scripts.base.protocols.ssh.half-duplex-client/conn.log", "ssh/ssh.client-side-half-duplex.pcap"),
+    (
+        "scripts.base.protocols.http.http-no-crlf/conn.log",
+        "http/no_crlf.pcap",
+    ),
+    (
+        "scripts.base.protocols.pop3.basic/conn.log",
+        "pop3/pop3.pcap",
+    ),
+    (
+        "scripts.base.protocols.ssh.half-duplex-client/conn.log",
+        "ssh/ssh.client-side-half-duplex.pcap",
+    ),
 ];
 
 /// `conn_state-RST-behavior/out` has one `history, conn_state` line per trace, in this order.
@@ -46,7 +62,11 @@ const RST_BEHAVIOR: (&str, [&str; 4]) = (
 /// connection: `0 0 Cc OTH`, because Zeek drops both datagrams for their bad UDP checksums.
 /// faultline does not verify checksums (it behaves like `zeek -C`), so it sees a complete DNS
 /// exchange instead: `1 1 Dd SF`, checked here.
-const UDP_CORRUPT: (&str, &str, &str) = ("core.udp-corrupt/conn.log", "dns/dns-corrupt.pcap", "1 1 Dd SF");
+const UDP_CORRUPT: (&str, &str, &str) = (
+    "core.udp-corrupt/conn.log",
+    "dns/dns-corrupt.pcap",
+    "1 1 Dd SF",
+);
 
 /// A difference from Zeek that is understood: (log, connection as `proto orig:port > resp:port`,
 /// what faultline gives for it, why).
@@ -63,7 +83,11 @@ struct Conn {
 
 impl std::fmt::Display for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} {} {}", self.orig_pkts, self.resp_pkts, self.history, self.conn_state)
+        write!(
+            f,
+            "{} {} {} {}",
+            self.orig_pkts, self.resp_pkts, self.history, self.conn_state
+        )
     }
 }
 
@@ -155,7 +179,10 @@ fn capture_of(pcaps: &Path, trace: &str) -> String {
     let want = format!("testing/btest/Traces/{trace}");
     text.lines()
         .map(|l| l.split('\t').collect::<Vec<_>>())
-        .find(|f| f.get(2).is_some_and(|p| p.trim_end_matches(".gz") == want || *p == want))
+        .find(|f| {
+            f.get(2)
+                .is_some_and(|p| p.trim_end_matches(".gz") == want || *p == want)
+        })
         .map(|f| f[0].to_string())
         .unwrap_or_else(|| panic!("{trace} not in MANIFEST.tsv"))
 }
@@ -165,8 +192,18 @@ fn compare(log: &str, zeek: &Conns, ours: &Conns, used: &mut Vec<usize>) -> Vec<
     let mut problems = Vec::new();
     let keys: std::collections::BTreeSet<&String> = zeek.keys().chain(ours.keys()).collect();
     for key in keys {
-        let z: Vec<String> = zeek.get(key).into_iter().flatten().map(ToString::to_string).collect();
-        let o: Vec<String> = ours.get(key).into_iter().flatten().map(ToString::to_string).collect();
+        let z: Vec<String> = zeek
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(ToString::to_string)
+            .collect();
+        let o: Vec<String> = ours
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(ToString::to_string)
+            .collect();
         if z == o {
             continue;
         }
@@ -176,7 +213,10 @@ fn compare(log: &str, zeek: &Conns, ours: &Conns, used: &mut Vec<usize>) -> Vec<
             .position(|(l, k, g, _)| *l == log && *k == key && *g == got);
         match excused {
             Some(i) => used.push(i),
-            None => problems.push(format!("{log}: {key}: zeek [{}] faultline [{got}]", z.join(" | "))),
+            None => problems.push(format!(
+                "{log}: {key}: zeek [{}] faultline [{got}]",
+                z.join(" | ")
+            )),
         }
     }
     problems
@@ -196,7 +236,10 @@ fn conn_state_and_history_match_zeek() {
         let zeek = zeek_log(&zeek_dir.join(log));
         let ours = faultline(&dirs.pcaps.join(&capture));
         compared += zeek.values().map(Vec::len).sum::<usize>();
-        println!("{log} ({capture}): {} connections", zeek.values().map(Vec::len).sum::<usize>());
+        println!(
+            "{log} ({capture}): {} connections",
+            zeek.values().map(Vec::len).sum::<usize>()
+        );
         problems.extend(compare(log, &zeek, &ours, &mut used));
     }
     let (out, traces) = RST_BEHAVIOR;
@@ -205,7 +248,11 @@ fn conn_state_and_history_match_zeek() {
     assert_eq!(lines.len(), traces.len());
     for (trace, line) in traces.iter().zip(lines) {
         let ours = faultline(&dirs.pcaps.join(capture_of(&dirs.pcaps, trace)));
-        let got: Vec<String> = ours.values().flatten().map(|c| format!("{}, {}", c.history, c.conn_state)).collect();
+        let got: Vec<String> = ours
+            .values()
+            .flatten()
+            .map(|c| format!("{}, {}", c.history, c.conn_state))
+            .collect();
         compared += 1;
         if got != [line] {
             problems.push(format!("{out} {trace}: zeek [{line}] faultline {got:?}"));
@@ -215,8 +262,21 @@ fn conn_state_and_history_match_zeek() {
     let ours = faultline(&dirs.pcaps.join(capture_of(&dirs.pcaps, trace)));
     let got: Vec<String> = ours.values().flatten().map(ToString::to_string).collect();
     assert_eq!(got, [want], "{log}");
-    let unused: Vec<_> = (0..EXCEPTIONS.len()).filter(|i| !used.contains(i)).map(|i| EXCEPTIONS[i]).collect();
-    println!("{compared} Zeek connections compared, {} known differences", used.len());
-    assert!(unused.is_empty(), "exceptions that no longer apply: {unused:#?}");
-    assert!(problems.is_empty(), "differences from Zeek:\n{}", problems.join("\n"));
+    let unused: Vec<_> = (0..EXCEPTIONS.len())
+        .filter(|i| !used.contains(i))
+        .map(|i| EXCEPTIONS[i])
+        .collect();
+    println!(
+        "{compared} Zeek connections compared, {} known differences",
+        used.len()
+    );
+    assert!(
+        unused.is_empty(),
+        "exceptions that no longer apply: {unused:#?}"
+    );
+    assert!(
+        problems.is_empty(),
+        "differences from Zeek:\n{}",
+        problems.join("\n")
+    );
 }

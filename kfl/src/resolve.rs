@@ -169,11 +169,7 @@ pub(crate) fn resolve(sel: &Selector, src: &str) -> Result<Resolved, KflError> {
 /// stepping into a scalar (`src.ip.x`, `request.path[1]`).
 fn known_prefix(sel: &Selector, src: &str) -> Result<Option<Resolved>, KflError> {
     for n in (1..sel.segments.len()).rev() {
-        let prefix = Selector {
-            segments: sel.segments[..n].to_vec(),
-            span: sel.span,
-        };
-        let prefix_path = prefix.path();
+        let prefix_path = path_of(&sel.segments[..n]);
         let Some(f) = field(&prefix_path) else {
             continue;
         };
@@ -188,12 +184,7 @@ fn known_prefix(sel: &Selector, src: &str) -> Result<Option<Resolved>, KflError>
                 "index it with a quoted key".to_string(),
             ),
             (FieldKind::Map(_), [_, next, ..]) => {
-                let owner = Selector {
-                    segments: sel.segments[..=n].to_vec(),
-                    span: sel.span,
-                }
-                .path();
-                (owner, "a string", step_word(next))
+                (path_of(&sel.segments[..=n]), "a string", step_word(next))
             }
             (FieldKind::Column(_), [next, ..]) => (prefix_path, type_word(f), step_word(next)),
             (_, [next, ..]) => (prefix_path, "a condition", step_word(next)),

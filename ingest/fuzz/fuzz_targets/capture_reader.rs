@@ -31,5 +31,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     assert!(errors <= 1, "{errors} errors");
-    assert!(reader.next_frame().is_none(), "reader resumed after its end");
+    assert!(
+        reader.next_frame().is_none(),
+        "reader resumed after its end"
+    );
 });

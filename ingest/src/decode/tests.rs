@@ -160,6 +160,18 @@ fn vlan_and_qinq_outer_id() {
 }
 
 #[test]
+fn truncated_vlan_tag_is_malformed() {
+    let mut f = Vec::new();
+    f.extend(MAC_B);
+    f.extend(MAC_A);
+    f.extend([0x81, 0x00, 0x00]);
+    assert_eq!(
+        decode(&frame(LinkType::Ethernet, &f)),
+        Err(DecodeError::Malformed("vlan"))
+    );
+}
+
+#[test]
 fn udp_datagram() {
     let mut bytes = Vec::new();
     PacketBuilder::ipv4(V4_A, V4_B, 64)

@@ -133,19 +133,93 @@ mod tests {
     #[test]
     fn published_vectors() {
         let cases = [
-            ("128.232.110.120", 34855, "66.35.250.204", 80, 6, "1:LQU9qZlK+B5F3KDmev6m5PMibrg="),
-            ("1.2.3.4", 1122, "5.6.7.8", 3344, 6, "1:wCb3OG7yAFWelaUydu0D+125CLM="),
-            ("1.2.3.4", 1122, "5.6.7.8", 3344, 17, "1:0Mu9InQx6z4ZiCZM/7HXi2WMhOg="),
-            ("1.2.3.4", 8, "5.6.7.8", 0, 1, "1:crodRHL2FEsHjbv3UkRrfbs4bZ0="),
-            ("fe80::200:86ff:fe05:80da", 135, "fe80::260:97ff:fe07:69ea", 0, 58, "1:dGHyGvjMfljg6Bppwm3bg0LO8TY="),
-            ("2001:db8::1", 443, "2001:db8::2", 50000, 6, "1:UFel+zfGDXB/GhABjlRQUzVNUI8="),
-            ("10.0.0.1", 80, "10.0.0.1", 1234, 6, "1:WaobEo3Uyp/JjlL9QX3lvrl1Oag="),
-            ("10.0.0.1", 3, "10.0.0.2", 3, 1, "1:sn6MAmXQ6UD1gYE1XbV3XTNewrk="),
-            ("10.0.0.2", 3, "10.0.0.1", 3, 1, "1:LhjXG72oBqb/FpYqPl9LboG4/B4="),
-            ("10.0.0.1", 0, "10.0.0.2", 0, 47, "1:+KlEHDT0vJgzs/eNmzHq0aSpRYw="),
+            (
+                "128.232.110.120",
+                34855,
+                "66.35.250.204",
+                80,
+                6,
+                "1:LQU9qZlK+B5F3KDmev6m5PMibrg=",
+            ),
+            (
+                "1.2.3.4",
+                1122,
+                "5.6.7.8",
+                3344,
+                6,
+                "1:wCb3OG7yAFWelaUydu0D+125CLM=",
+            ),
+            (
+                "1.2.3.4",
+                1122,
+                "5.6.7.8",
+                3344,
+                17,
+                "1:0Mu9InQx6z4ZiCZM/7HXi2WMhOg=",
+            ),
+            (
+                "1.2.3.4",
+                8,
+                "5.6.7.8",
+                0,
+                1,
+                "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=",
+            ),
+            (
+                "fe80::200:86ff:fe05:80da",
+                135,
+                "fe80::260:97ff:fe07:69ea",
+                0,
+                58,
+                "1:dGHyGvjMfljg6Bppwm3bg0LO8TY=",
+            ),
+            (
+                "2001:db8::1",
+                443,
+                "2001:db8::2",
+                50000,
+                6,
+                "1:UFel+zfGDXB/GhABjlRQUzVNUI8=",
+            ),
+            (
+                "10.0.0.1",
+                80,
+                "10.0.0.1",
+                1234,
+                6,
+                "1:WaobEo3Uyp/JjlL9QX3lvrl1Oag=",
+            ),
+            (
+                "10.0.0.1",
+                3,
+                "10.0.0.2",
+                3,
+                1,
+                "1:sn6MAmXQ6UD1gYE1XbV3XTNewrk=",
+            ),
+            (
+                "10.0.0.2",
+                3,
+                "10.0.0.1",
+                3,
+                1,
+                "1:LhjXG72oBqb/FpYqPl9LboG4/B4=",
+            ),
+            (
+                "10.0.0.1",
+                0,
+                "10.0.0.2",
+                0,
+                47,
+                "1:+KlEHDT0vJgzs/eNmzHq0aSpRYw=",
+            ),
         ];
         for (src, sport, dst, dport, proto, want) in cases {
-            assert_eq!(id(src, sport, dst, dport, proto), want, "{src}:{sport} -> {dst}:{dport}");
+            assert_eq!(
+                id(src, sport, dst, dport, proto),
+                want,
+                "{src}:{sport} -> {dst}:{dport}"
+            );
             if proto != 1 && proto != 58 {
                 assert_eq!(id(dst, dport, src, sport, proto), want, "reverse of {src}");
             }
@@ -157,8 +231,17 @@ mod tests {
         let req = id("10.0.0.1", 8, "10.0.0.2", 0, 1);
         let rep = id("10.0.0.2", 0, "10.0.0.1", 0, 1);
         assert_eq!(req, rep);
-        let nd = id("fe80::260:97ff:fe07:69ea", 136, "fe80::200:86ff:fe05:80da", 0, 58);
-        assert_eq!(nd, "1:dGHyGvjMfljg6Bppwm3bg0LO8TY=", "advertisement matches its solicitation");
+        let nd = id(
+            "fe80::260:97ff:fe07:69ea",
+            136,
+            "fe80::200:86ff:fe05:80da",
+            0,
+            58,
+        );
+        assert_eq!(
+            nd, "1:dGHyGvjMfljg6Bppwm3bg0LO8TY=",
+            "advertisement matches its solicitation"
+        );
         let req6 = id("2001:db8::1", 128, "2001:db8::2", 0, 58);
         let rep6 = id("2001:db8::2", 129, "2001:db8::1", 0, 58);
         assert_eq!(req6, rep6);
@@ -173,7 +256,10 @@ mod tests {
 
     #[test]
     fn portless_protocols_ignore_ports() {
-        assert_eq!(id("10.0.0.1", 1, "10.0.0.2", 2, 47), id("10.0.0.2", 9, "10.0.0.1", 7, 47));
+        assert_eq!(
+            id("10.0.0.1", 1, "10.0.0.2", 2, 47),
+            id("10.0.0.2", 9, "10.0.0.1", 7, 47)
+        );
         assert_eq!(id("10.0.0.1", 0, "10.0.0.2", 0, 47).len(), 30);
     }
 }

@@ -76,7 +76,8 @@ pub struct IcmpKeying {
     pub ports: (u16, u16),
     /// True for echo request/reply (keyed by identifier).
     pub echo: bool,
-    /// True when this message is a reply, so its receiver is the originator of the flow.
+    /// True when this message is the reply half of a request/reply pair (for echo, the
+    /// flow's originator is then the reply's receiver).
     pub reply: bool,
 }
 

@@ -4,7 +4,9 @@
 
 pub mod community_id;
 pub mod key;
+mod report;
 pub mod roles;
+mod state;
 pub mod table;
 mod timer;
 

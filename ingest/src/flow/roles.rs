@@ -12,16 +12,16 @@ use crate::decode::tcp_flags::{ACK, SYN};
 /// TCP ports Zeek's default scripts register as likely server ports (its `likely_server_ports`
 /// is filled by the protocol analyzers it loads; this list models the default set).
 const TCP_SERVER_PORTS: &[u16] = &[
-    21, 22, 23, 25, 53, 80, 81, 88, 110, 111, 135, 139, 143, 389, 443, 445, 502, 513, 514, 563, 585,
-    587, 614, 631, 636, 750, 989, 990, 992, 993, 995, 1080, 1433, 1434, 1883, 2049, 2811, 3128, 3268,
-    3306, 3389, 5222, 5223, 5269, 5432, 5900, 5901, 5902, 5903, 6379, 6666, 6667, 6668, 6669, 8000,
-    8080, 8443, 8888, 9200, 11211, 20000, 27017,
+    21, 22, 23, 25, 53, 80, 81, 88, 110, 111, 135, 139, 143, 389, 443, 445, 502, 513, 514, 563,
+    585, 587, 614, 631, 636, 750, 989, 990, 992, 993, 995, 1080, 1433, 1434, 1883, 2049, 2811,
+    3128, 3268, 3306, 3389, 5222, 5223, 5269, 5432, 5900, 5901, 5902, 5903, 6379, 6666, 6667, 6668,
+    6669, 8000, 8080, 8443, 8888, 9200, 11211, 20000, 27017,
 ];
 
 /// UDP ports modelled on Zeek's default `likely_server_ports`.
 const UDP_SERVER_PORTS: &[u16] = &[
-    53, 67, 69, 88, 123, 137, 138, 161, 162, 443, 500, 514, 750, 1812, 1813, 2123, 2152, 3544, 4500,
-    4789, 5060, 5072, 5353, 5355, 6081, 11211, 20000,
+    53, 67, 69, 88, 123, 137, 138, 161, 162, 443, 500, 514, 750, 1812, 1813, 2123, 2152, 3544,
+    4500, 4789, 5060, 5072, 5353, 5355, 6081, 11211, 20000,
 ];
 
 /// True when `port` is a well-known TCP service port.
@@ -78,8 +78,14 @@ mod tests {
 
     #[test]
     fn syn_and_syn_ack_decide() {
-        assert!(!tcp_receiver_is_originator(&seg(80, 40000, SYN)), "a SYN's sender originates");
-        assert!(tcp_receiver_is_originator(&seg(40000, 80, SYN | ACK)), "even from a high port");
+        assert!(
+            !tcp_receiver_is_originator(&seg(80, 40000, SYN)),
+            "a SYN's sender originates"
+        );
+        assert!(
+            tcp_receiver_is_originator(&seg(40000, 80, SYN | ACK)),
+            "even from a high port"
+        );
     }
 
     #[test]
@@ -87,7 +93,10 @@ mod tests {
         assert!(tcp_receiver_is_originator(&seg(80, 40000, PSH | ACK)));
         assert!(!tcp_receiver_is_originator(&seg(40000, 80, PSH | ACK)));
         assert!(!tcp_receiver_is_originator(&seg(40000, 50000, RST)));
-        assert!(tcp_receiver_is_originator(&seg(22, 80, FIN | ACK)), "both likely: lower sender flips");
+        assert!(
+            tcp_receiver_is_originator(&seg(22, 80, FIN | ACK)),
+            "both likely: lower sender flips"
+        );
         assert!(!tcp_receiver_is_originator(&seg(80, 22, ACK)));
         assert!(udp_receiver_is_originator(53, 40000));
         assert!(!udp_receiver_is_originator(40000, 53));

@@ -235,7 +235,9 @@ fn run_default(pkts: &[Packet<'_>]) -> Rec {
 
 /// A packet of an unrelated flow, to move the clock.
 fn tick(ms: i64) -> Packet<'static> {
-    at(ms).from(("192.168.9.9", 5000), ("192.168.9.8", 6000)).udp(b"x")
+    at(ms)
+        .from(("192.168.9.9", 5000), ("192.168.9.8", 6000))
+        .udp(b"x")
 }
 
 fn tcp_flows(rec: &Rec) -> Vec<&F> {
@@ -310,13 +312,20 @@ fn unanswered_syns_time_out_as_syn_sent() {
         tick(20_000),
     ];
     let rec = run_default(&p);
-    assert_eq!(kinds(&rec), vec![EntryKind::Tcp, EntryKind::Loss], "tshark flags SYN retries");
+    assert_eq!(
+        kinds(&rec),
+        vec![EntryKind::Tcp, EntryKind::Loss],
+        "tshark flags SYN retries"
+    );
     assert_eq!(rec.entries[1].summary, "2 retransmissions");
     let e = &rec.entries[0];
     assert_eq!(e.summary, "SynSent");
     assert_eq!(e.msg, "SynSent");
     assert_eq!(e.error_type, Some(ErrorType::Connection));
-    assert_eq!(e.reason, "no SYN-ACK to 3 SYNs; stream timed out after 10 s");
+    assert_eq!(
+        e.reason,
+        "no SYN-ACK to 3 SYNs; stream timed out after 10 s"
+    );
     assert_eq!(e.ts_us, T0, "stamped at the first SYN");
     assert_eq!(e.src, (ip(C), Some(CP)));
     let f = only_tcp_flow(&rec);
@@ -338,17 +347,26 @@ fn unanswered_syn_at_end_of_input() {
 #[test]
 fn idle_flow_at_end_of_input_counts_as_timed_out() {
     let rec = run_default(&[at(0).tcp(SYN, CI, 0, 0), tick(10_500)]);
-    assert_eq!(rec.entries[0].reason, "no SYN-ACK to 1 SYN; stream timed out after 10 s");
+    assert_eq!(
+        rec.entries[0].reason,
+        "no SYN-ACK to 1 SYN; stream timed out after 10 s"
+    );
     assert_eq!(only_tcp_flow(&rec).end_reason, "timeout");
 }
 
 #[test]
 fn refused_connection() {
-    let p = [at(0).tcp(SYN, CI, 0, 0), at(5).rev().tcp(RST | ACK, 0, CI + 1, 0)];
+    let p = [
+        at(0).tcp(SYN, CI, 0, 0),
+        at(5).rev().tcp(RST | ACK, 0, CI + 1, 0),
+    ];
     let rec = run_default(&p);
     assert_eq!(kinds(&rec), vec![EntryKind::Tcp]);
     assert_eq!(rec.entries[0].summary, "SynSent");
-    assert_eq!(rec.entries[0].reason, "connection refused: RST from responder after 1 SYN");
+    assert_eq!(
+        rec.entries[0].reason,
+        "connection refused: RST from responder after 1 SYN"
+    );
     assert_eq!(rec.entries[0].ts_us, T0 + 5 * MS, "stamped at the RST");
     let f = only_tcp_flow(&rec);
     assert_eq!(f.conn_state.as_deref(), Some("REJ"));
@@ -361,7 +379,10 @@ fn refused_connection() {
 fn originator_abort_before_answer_is_rstos0() {
     let rec = run_default(&[at(0).tcp(SYN, CI, 0, 0), at(5).tcp(RST, CI + 1, 0, 0)]);
     assert_eq!(rec.entries[0].summary, "SynSent");
-    assert_eq!(rec.entries[0].reason, "no SYN-ACK to 1 SYN; originator aborted with RST");
+    assert_eq!(
+        rec.entries[0].reason,
+        "no SYN-ACK to 1 SYN; originator aborted with RST"
+    );
     assert_eq!(only_tcp_flow(&rec).conn_state.as_deref(), Some("RSTOS0"));
 }
 
@@ -393,7 +414,10 @@ fn reset_by_originator_after_its_fin() {
         at(50).tcp(RST, CI + 2, 0, 0),
     ]);
     let rec = run_default(&p);
-    assert_eq!(rec.entries[0].reason, "reset by originator 10.0.0.1:40000 after 10 bytes following its own FIN");
+    assert_eq!(
+        rec.entries[0].reason,
+        "reset by originator 10.0.0.1:40000 after 10 bytes following its own FIN"
+    );
     assert_eq!(only_tcp_flow(&rec).conn_state.as_deref(), Some("RSTO"));
 }
 
@@ -404,7 +428,11 @@ fn mid_stream_rst_is_a_reset() {
     let f = only_tcp_flow(&rec);
     assert_eq!(f.conn_state.as_deref(), Some("OTH"));
     assert_eq!(f.history.as_deref(), Some("R"));
-    assert_eq!(f.completeness, Some(0), "tshark ignores a lone non-SYN packet");
+    assert_eq!(
+        f.completeness,
+        Some(0),
+        "tshark ignores a lone non-SYN packet"
+    );
 }
 
 #[test]
@@ -449,6 +477,22 @@ fn missing_final_ack_is_last_ack() {
 }
 
 #[test]
+fn rst_instead_of_the_final_ack_is_a_normal_close() {
+    let mut p = handshake();
+    p.extend([
+        at(30).tcp(FIN | ACK, CI + 1, SI + 1, 0),
+        at(40).rev().tcp(FIN | ACK, SI + 1, CI + 2, 0),
+        at(50).tcp(RST, CI + 2, 0, 0),
+    ]);
+    let rec = run_default(&p);
+    assert!(rec.entries.is_empty(), "{:#?}", rec.entries);
+    let f = only_tcp_flow(&rec);
+    assert_eq!(f.conn_state.as_deref(), Some("SF"));
+    assert_eq!(f.history.as_deref(), Some("ShAFfR"));
+    assert_eq!(f.end_reason, "closed");
+}
+
+#[test]
 fn unacknowledged_data_goes_stale() {
     let mut p = handshake();
     p.extend([at(30).tcp(PSH | ACK, CI + 1, SI + 1, 100), tick(12_000)]);
@@ -458,17 +502,27 @@ fn unacknowledged_data_goes_stale() {
     assert_eq!(e.summary, "stale stream");
     assert_eq!(e.msg, "stale stream");
     assert_eq!(e.error_type, Some(ErrorType::Timeout));
-    assert_eq!(e.reason, "100 bytes from 10.0.0.1:40000 unacknowledged; idle 12.0 s");
+    assert_eq!(
+        e.reason,
+        "100 bytes from 10.0.0.1:40000 unacknowledged; idle 12.0 s"
+    );
     assert_eq!(e.ts_us, T0 + 30 * MS, "stamped at the last packet");
     assert_eq!(only_tcp_flow(&rec).conn_state.as_deref(), Some("S1"));
 }
 
 #[test]
 fn unfinished_handshake_goes_stale() {
-    let p = [at(0).tcp(SYN, CI, 0, 0), at(10).rev().tcp(SYN | ACK, SI, CI + 1, 0), tick(11_000)];
+    let p = [
+        at(0).tcp(SYN, CI, 0, 0),
+        at(10).rev().tcp(SYN | ACK, SI, CI + 1, 0),
+        tick(11_000),
+    ];
     let rec = run_default(&p);
     assert_eq!(kinds(&rec), vec![EntryKind::Timeout]);
-    assert_eq!(rec.entries[0].reason, "handshake incomplete: no ACK after SYN-ACK; idle 11.0 s");
+    assert_eq!(
+        rec.entries[0].reason,
+        "handshake incomplete: no ACK after SYN-ACK; idle 11.0 s"
+    );
 }
 
 #[test]
@@ -509,7 +563,11 @@ fn retransmission_yields_a_loss_entry() {
     assert_eq!(e.msg, "packet loss");
     assert!(e.reason.contains("1 retransmitted"), "{}", e.reason);
     assert_eq!(e.loss.map(|l| l.retransmissions), Some(1));
-    assert_eq!(e.ts_us, T0 + 300 * MS, "stamped at the first flagged segment");
+    assert_eq!(
+        e.ts_us,
+        T0 + 300 * MS,
+        "stamped at the first flagged segment"
+    );
     assert_eq!(only_tcp_flow(&rec).history.as_deref(), Some("ShADTa"));
 }
 
@@ -550,7 +608,10 @@ fn acked_payload_cut_by_the_snaplen_is_a_gap() {
     let rec = run_default(&p);
     let f = only_tcp_flow(&rec);
     assert_eq!(f.history.as_deref(), Some("ShADaG"));
-    assert_eq!(f.orig_bytes, 100, "sizes come from sequence numbers, not captured bytes");
+    assert_eq!(
+        f.orig_bytes, 100,
+        "sizes come from sequence numbers, not captured bytes"
+    );
 }
 
 #[test]
@@ -560,7 +621,11 @@ fn zero_window_and_scaled_history_letters() {
         p.push(at(30 + i).rev().tcp_win(ACK, SI + 1, CI + 1, 0, 0));
     }
     let rec = run_default(&p);
-    assert_eq!(only_tcp_flow(&rec).history.as_deref(), Some("ShAaww"), "1st and 10th zero window");
+    assert_eq!(
+        only_tcp_flow(&rec).history.as_deref(),
+        Some("ShAaww"),
+        "1st and 10th zero window"
+    );
 }
 
 #[test]
@@ -589,20 +654,34 @@ fn new_syn_after_close_starts_a_new_flow() {
 
 #[test]
 fn syn_with_new_isn_replaces_an_attempt() {
-    let p = [at(0).tcp(SYN, CI, 0, 0), at(1_000).tcp(SYN, CI, 0, 0), at(2_000).tcp(SYN, 777, 0, 0)];
+    let p = [
+        at(0).tcp(SYN, CI, 0, 0),
+        at(1_000).tcp(SYN, CI, 0, 0),
+        at(2_000).tcp(SYN, 777, 0, 0),
+    ];
     let (rec, stats) = run(FlowConfig::default(), &p);
     let flows = tcp_flows(&rec);
     assert_eq!(flows.len(), 2);
     assert_eq!(flows[0].end_reason, "reused");
-    let tcp: Vec<&E> = rec.entries.iter().filter(|e| e.kind == EntryKind::Tcp).collect();
-    assert_eq!(tcp[0].reason, "no SYN-ACK to 2 SYNs; port reused by a new connection");
+    let tcp: Vec<&E> = rec
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Tcp)
+        .collect();
+    assert_eq!(
+        tcp[0].reason,
+        "no SYN-ACK to 2 SYNs; port reused by a new connection"
+    );
     assert_eq!(tcp[1].reason, "no SYN-ACK to 1 SYN; capture ended");
     assert_eq!(stats.ended_reused, 1);
 }
 
 #[test]
 fn syn_ack_first_makes_its_receiver_the_originator() {
-    let p = [at(0).rev().tcp(SYN | ACK, SI, CI + 1, 0), at(10).tcp(ACK, CI + 1, SI + 1, 0)];
+    let p = [
+        at(0).rev().tcp(SYN | ACK, SI, CI + 1, 0),
+        at(10).tcp(ACK, CI + 1, SI + 1, 0),
+    ];
     let rec = run_default(&p);
     let f = only_tcp_flow(&rec);
     assert_eq!(f.orig, (ip(C), CP));
@@ -614,14 +693,21 @@ fn syn_ack_first_makes_its_receiver_the_originator() {
 
 #[test]
 fn mid_stream_originator_follows_server_ports() {
-    let from_server = [at(0).rev().tcp(PSH | ACK, SI + 1, CI + 1, 50), at(5).tcp(ACK, CI + 1, SI + 51, 0)];
+    let from_server = [
+        at(0).rev().tcp(PSH | ACK, SI + 1, CI + 1, 50),
+        at(5).tcp(ACK, CI + 1, SI + 51, 0),
+    ];
     let f = only_tcp_flow(&run_default(&from_server)).clone();
     assert_eq!(f.orig, (ip(C), CP));
     assert_eq!(f.history.as_deref(), Some("^dA"));
     assert_eq!(f.conn_state.as_deref(), Some("OTH"));
     let high_ports = [at(0).from((S, 50000), (C, 40000)).tcp(PSH | ACK, 1, 1, 5)];
     let f = only_tcp_flow(&run_default(&high_ports)).clone();
-    assert_eq!(f.orig, (ip(S), 50000), "no server port: the first sender originates");
+    assert_eq!(
+        f.orig,
+        (ip(S), 50000),
+        "no server port: the first sender originates"
+    );
     assert_eq!(f.history.as_deref(), Some("D"));
 }
 
@@ -651,7 +737,10 @@ fn flow_ids_are_deterministic() {
     let mut shifted = handshake();
     shifted.remove(0);
     let c = run_default(&shifted);
-    assert_ne!(a.flows[0].id, c.flows[0].id, "another first packet time, another id");
+    assert_ne!(
+        a.flows[0].id, c.flows[0].id,
+        "another first packet time, another id"
+    );
 }
 
 #[test]
@@ -694,7 +783,10 @@ fn stats_track_creation_eviction_and_peak() {
     assert_eq!(s.flows_created, 4);
     assert_eq!(s.ended_timeout, 3);
     assert_eq!(s.active, 1);
-    assert_eq!(s.active_max, 3, "the three attempts expired before the fourth flow came");
+    assert_eq!(
+        s.active_max, 3,
+        "the three attempts expired before the fourth flow came"
+    );
     assert_eq!(s.tcp_entries, 3);
     assert_eq!(t.len(), 1);
     t.finish(&mut rec);
@@ -704,7 +796,10 @@ fn stats_track_creation_eviction_and_peak() {
 
 #[test]
 fn clock_going_backwards_is_harmless() {
-    let p = [at(1_000).tcp(SYN, CI, 0, 0), at(500).rev().tcp(SYN | ACK, SI, CI + 1, 0)];
+    let p = [
+        at(1_000).tcp(SYN, CI, 0, 0),
+        at(500).rev().tcp(SYN | ACK, SI, CI + 1, 0),
+    ];
     let rec = run_default(&p);
     let f = only_tcp_flow(&rec);
     assert_eq!((f.start_us, f.end_us), (T0 + 1_000 * MS, T0 + 1_000 * MS));
@@ -742,17 +837,35 @@ fn echo_request_and_reply_share_a_flow() {
     let rec = run_default(&p);
     assert!(rec.entries.is_empty());
     assert_eq!(rec.flows.len(), 2, "another identifier, another flow");
-    let f = rec.flows.iter().find(|f| f.echo.0 == 1 && f.echo.1 == 2).unwrap();
+    let f = rec
+        .flows
+        .iter()
+        .find(|f| f.echo.0 == 1 && f.echo.1 == 2)
+        .unwrap();
     assert_eq!(f.orig, (ip(C), 8), "the requester originates, port = type");
     assert_eq!(f.resp, (ip(S), 0));
     assert_eq!(f.conn_state, None);
-    assert_eq!(f.community_id, CommunityId::new((ip(C), 8), (ip(S), 0), 1).to_string());
+    assert_eq!(
+        f.community_id,
+        CommunityId::new((ip(C), 8), (ip(S), 0), 1).to_string()
+    );
+}
+
+#[test]
+fn router_advertisement_flow_belongs_to_its_sender() {
+    let rec = run_default(&[at(0).rev().icmp(9, 0, [0; 4], &[])]);
+    assert_eq!(kinds(&rec), vec![EntryKind::Icmp]);
+    assert_eq!(rec.entries[0].summary, "RouterAdvertisement");
+    assert_eq!(
+        (rec.flows[0].orig, rec.flows[0].resp),
+        ((ip(S), 9), (ip(C), 0))
+    );
 }
 
 /// An IPv4 header (20 bytes) + UDP ports, as an ICMP error quotes it.
 const QUOTED_UDP: &[u8] = &[
-    0x45, 0, 0, 40, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0x13, 0x88, 0x00, 0x35, 0, 20,
-    0, 0,
+    0x45, 0, 0, 40, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0x13, 0x88, 0x00, 0x35, 0,
+    20, 0, 0,
 ];
 
 #[test]
@@ -766,7 +879,10 @@ fn icmp_error_points_at_the_quoted_flow() {
     assert_eq!(e.error_type, None);
     assert_eq!(e.src, (ip(S), None));
     let q = e.quoted.unwrap();
-    assert_eq!((q.src, q.src_port, q.dst, q.dst_port), (ip(C), Some(5000), ip(S), Some(53)));
+    assert_eq!(
+        (q.src, q.src_port, q.dst, q.dst_port),
+        (ip(C), Some(5000), ip(S), Some(53))
+    );
     let udp_flow = rec.flows.iter().find(|f| f.proto == 17).unwrap();
     assert_eq!(e.flow_id, Some(udp_flow.id));
     let icmp_flow = rec.flows.iter().find(|f| f.proto == 1).unwrap();
@@ -775,7 +891,10 @@ fn icmp_error_points_at_the_quoted_flow() {
 
 #[test]
 fn icmp_error_without_its_flow_uses_its_own() {
-    let rec = run_default(&[at(1).rev().icmp(3, 3, [0; 4], QUOTED_UDP), at(2).rev().icmp(11, 0, [0; 4], &[])]);
+    let rec = run_default(&[
+        at(1).rev().icmp(3, 3, [0; 4], QUOTED_UDP),
+        at(2).rev().icmp(11, 0, [0; 4], &[]),
+    ]);
     assert_eq!(kinds(&rec), vec![EntryKind::Icmp, EntryKind::Icmp]);
     let own = rec.flows.iter().find(|f| f.orig.1 == 3).unwrap();
     assert_eq!(rec.entries[0].flow_id, Some(own.id));
@@ -791,12 +910,15 @@ fn other_protocols_get_flow_records() {
     assert_eq!(rec.flows.len(), 1);
     let f = &rec.flows[0];
     assert_eq!((f.proto, f.orig_pkts, f.orig.1), (47, 2, 0));
-    assert_eq!(stats.unattributed, 1, "a TCP packet without header is counted, not tracked");
+    assert_eq!(
+        stats.unattributed, 1,
+        "a TCP packet without header is counted, not tracked"
+    );
 }
 
 #[test]
 fn flow_struct_stays_small() {
-    let size = std::mem::size_of::<table::Flow>();
+    let size = std::mem::size_of::<state::Flow>();
     let tcp = std::mem::size_of::<crate::tcp::TcpConn>();
     let analyzer = std::mem::size_of::<crate::tcp::analysis::TcpAnalyzer>();
     println!("Flow {size} B (TcpConn {tcp} B, of which TcpAnalyzer {analyzer} B); key 40 B");

@@ -46,7 +46,9 @@ pub(crate) fn sec_of(us: i64) -> i64 {
 impl Wheel {
     /// A ring able to hold due times up to `max_timeout_us` ahead.
     pub fn new(max_timeout_us: i64) -> Self {
-        let n = usize::try_from(max_timeout_us.max(0) / SEC_US).unwrap_or(0).saturating_add(3);
+        let n = usize::try_from(max_timeout_us.max(0) / SEC_US)
+            .unwrap_or(0)
+            .saturating_add(3);
         Wheel {
             slots: (0..n).map(|_| Vec::new()).collect(),
             spare: Vec::new(),
@@ -88,19 +90,19 @@ impl Wheel {
         Some(out)
     }
 
-    /// Moves the clock to `now_us`; returns the capture seconds whose buckets are due, in
-    /// order (empty when the second has not changed). A jump longer than the ring visits each
-    /// bucket once.
-    pub fn advance(&mut self, now_us: i64) -> std::ops::RangeInclusive<i64> {
+    /// Moves the clock to `now_us`; returns the first and last capture seconds whose buckets
+    /// are due (`None` when the second has not changed). A jump longer than the ring visits
+    /// each bucket once.
+    pub fn advance(&mut self, now_us: i64) -> Option<(i64, i64)> {
         let now = sec_of(now_us);
-        let prev = self.checked.unwrap_or(now - 1);
+        let prev = self.checked.unwrap_or(now.saturating_sub(1));
         if now <= prev {
-            return 1..=0;
+            return None;
         }
         self.checked = Some(now);
         let n = i64::try_from(self.slots.len()).unwrap_or(i64::MAX);
         let from = prev.saturating_add(1).max(now.saturating_sub(n - 1));
-        from..=now
+        Some((from, now))
     }
 
     /// Takes the entries of the bucket of capture second `sec`, leaving it empty (with the
@@ -138,8 +140,9 @@ mod tests {
         FlowKey::new((ip, port), (ip, 80), 6, None).0
     }
 
-    fn ids(w: &mut Wheel, secs: std::ops::RangeInclusive<i64>) -> Vec<u64> {
-        secs.flat_map(|s| w.take(s)).map(|t| t.id).collect()
+    fn ids(w: &mut Wheel, secs: Option<(i64, i64)>) -> Vec<u64> {
+        let (from, to) = secs.unwrap();
+        (from..=to).flat_map(|s| w.take(s)).map(|t| t.id).collect()
     }
 
     #[test]
@@ -153,12 +156,20 @@ mod tests {
     #[test]
     fn buckets_come_due_once_in_order() {
         let mut w = Wheel::new(10 * SEC_US);
-        assert_eq!(w.advance(100 * SEC_US).count(), 1, "first packet visits its own second");
+        assert_eq!(
+            w.advance(100 * SEC_US),
+            Some((100, 100)),
+            "the first packet's own second"
+        );
         w.schedule(key(1), 1, 105 * SEC_US + 1);
         w.schedule(key(2), 2, 103 * SEC_US);
-        assert!(w.advance(100 * SEC_US + 500).is_empty(), "same second: nothing to do");
+        assert_eq!(
+            w.advance(100 * SEC_US + 500),
+            None,
+            "same second: nothing to do"
+        );
         let due = w.advance(104 * SEC_US);
-        assert_eq!(due.clone().collect::<Vec<_>>(), vec![101, 102, 103, 104]);
+        assert_eq!(due, Some((101, 104)));
         assert_eq!(ids(&mut w, due), vec![2]);
         let due = w.advance(106 * SEC_US);
         assert_eq!(ids(&mut w, due), vec![1]);
@@ -174,7 +185,10 @@ mod tests {
         let due = w.take_soon(100 * SEC_US + 700_000).unwrap();
         assert_eq!(due.iter().map(|t| t.id).collect::<Vec<_>>(), vec![1]);
         w.recycle(due);
-        assert!(w.take_soon(i64::MAX - 1).is_none(), "empty list never fires");
+        assert!(
+            w.take_soon(i64::MAX - 1).is_none(),
+            "empty list never fires"
+        );
     }
 
     #[test]
@@ -185,7 +199,7 @@ mod tests {
             w.schedule(key(i), u64::from(i), i64::from(i) * SEC_US);
         }
         let due = w.advance(1_000 * SEC_US);
-        assert_eq!(due.clone().count(), 8, "ring of 5 s + 3 buckets");
+        assert_eq!(due, Some((993, 1_000)), "ring of 5 s + 3 buckets");
         let mut got = ids(&mut w, due);
         got.sort_unstable();
         assert_eq!(got, (1..9).collect::<Vec<u64>>());

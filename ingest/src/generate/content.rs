@@ -70,7 +70,9 @@ impl Body {
     }
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// Writes an HTTP date (`Mon, 01 Jan 2024 00:00:05 GMT`) for `ts_us`.
 pub(crate) fn http_date(ts_us: i64, out: &mut Vec<u8>) {
@@ -124,7 +126,12 @@ const GET_PATHS: [&str; 10] = [
     "/api/v1/users/me",
     "/favicon.ico",
 ];
-const POST_PATHS: [&str; 4] = ["/api/v1/orders", "/api/v1/login", "/upload", "/api/v1/metrics"];
+const POST_PATHS: [&str; 4] = [
+    "/api/v1/orders",
+    "/api/v1/login",
+    "/upload",
+    "/api/v1/metrics",
+];
 
 /// An HTTP request to script.
 #[derive(Debug, Clone, Copy)]
@@ -142,12 +149,20 @@ impl Request {
     pub(crate) fn random(rng: &mut Rng) -> Self {
         let post = rng.chance(150);
         let body_len = if post { body_size(rng, 60, 24_000) } else { 0 };
-        Request { post, body_len, close: false }
+        Request {
+            post,
+            body_len,
+            close: false,
+        }
     }
 
     /// Writes the request head; the body (JSON) is `body_len` bytes.
     pub(crate) fn head(&self, host: &str, port: u16, rng: &mut Rng, out: &mut Vec<u8>) {
-        let (method, path) = if self.post { ("POST", *rng.pick(&POST_PATHS)) } else { ("GET", *rng.pick(&GET_PATHS)) };
+        let (method, path) = if self.post {
+            ("POST", *rng.pick(&POST_PATHS))
+        } else {
+            ("GET", *rng.pick(&GET_PATHS))
+        };
         let _ = write!(out, "{method} {path} HTTP/1.1\r\nHost: {host}");
         if port != 80 {
             let _ = write!(out, ":{port}");
@@ -158,7 +173,11 @@ impl Request {
             rng.pick(&USER_AGENTS)
         );
         if self.post {
-            let _ = write!(out, "Content-Type: application/json\r\nContent-Length: {}\r\n", self.body_len);
+            let _ = write!(
+                out,
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                self.body_len
+            );
         }
         let conn = if self.close { "close" } else { "keep-alive" };
         let _ = write!(out, "Connection: {conn}\r\n\r\n");
@@ -188,13 +207,23 @@ impl Response {
         } else {
             (Body::Html, rng.range_u32(150, 600))
         };
-        Response { status, body, body_len, close: false }
+        Response {
+            status,
+            body,
+            body_len,
+            close: false,
+        }
     }
 
     /// A response large enough to take `segments` MSS-sized segments or more.
     pub(crate) fn large(rng: &mut Rng, segments: u32, mss: u32) -> Self {
         let body_len = segments * mss + rng.range_u32(0, mss * 6);
-        Response { status: 200, body: Body::Binary, body_len, close: false }
+        Response {
+            status: 200,
+            body: Body::Binary,
+            body_len,
+            close: false,
+        }
     }
 
     /// Writes the response head.
@@ -249,7 +278,12 @@ const NAMES: [&str; 12] = [
     "updates.example.net",
     "repo.example.org",
 ];
-const BAD_NAMES: [&str; 4] = ["wpad.corp.example", "www.exmaple.com", "nonexistent.example.org", "printer.local.example"];
+const BAD_NAMES: [&str; 4] = [
+    "wpad.corp.example",
+    "www.exmaple.com",
+    "nonexistent.example.org",
+    "printer.local.example",
+];
 
 /// A DNS lookup to script.
 #[derive(Debug, Clone, Copy)]
@@ -270,8 +304,18 @@ impl Dns {
     /// A random lookup: NXDOMAIN 10 %, AAAA 30 %.
     pub(crate) fn random(rng: &mut Rng) -> Self {
         let nxdomain = rng.chance(100);
-        let name = if nxdomain { *rng.pick(&BAD_NAMES) } else { *rng.pick(&NAMES) };
-        Dns { id: rng.below(65_536) as u16, name, aaaa: rng.chance(300), nxdomain, answers: 1 + rng.below(2) as u8 }
+        let name = if nxdomain {
+            *rng.pick(&BAD_NAMES)
+        } else {
+            *rng.pick(&NAMES)
+        };
+        Dns {
+            id: rng.below(65_536) as u16,
+            name,
+            aaaa: rng.chance(300),
+            nxdomain,
+            answers: 1 + rng.below(2) as u8,
+        }
     }
 
     /// Writes the query message.
@@ -282,7 +326,11 @@ impl Dns {
 
     /// Writes the response message.
     pub(crate) fn response(&self, out: &mut Vec<u8>) {
-        let (flags, an) = if self.nxdomain { (0x8183, 0) } else { (0x8180, self.answers) };
+        let (flags, an) = if self.nxdomain {
+            (0x8183, 0)
+        } else {
+            (0x8180, self.answers)
+        };
         self.header(out, flags, an);
         self.question(out);
         for i in 0..an {
@@ -290,7 +338,26 @@ impl Dns {
             out.extend_from_slice(&self.qtype().to_be_bytes());
             out.extend_from_slice(&[0, 1, 0, 0, 0x01, 0x2C]); // class IN, TTL 300
             if self.aaaa {
-                out.extend_from_slice(&[0, 16, 0x20, 0x01, 0x0D, 0xB8, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10 + i]);
+                out.extend_from_slice(&[
+                    0,
+                    16,
+                    0x20,
+                    0x01,
+                    0x0D,
+                    0xB8,
+                    0,
+                    0x01,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0x10 + i,
+                ]);
             } else {
                 out.extend_from_slice(&[0, 4, 10, 1, 0, 10 + i]);
             }
@@ -375,7 +442,9 @@ pub(crate) fn router_advert_v6(mac: [u8; 6], out: &mut Vec<u8>) {
     out.extend_from_slice(&[1, 1]);
     out.extend_from_slice(&mac);
     out.extend_from_slice(&[5, 1, 0, 0, 0, 0, 0x05, 0xDC]);
-    out.extend_from_slice(&[3, 4, 64, 0xC0, 0, 0x27, 0x8D, 0, 0, 0, 0x38, 0x40, 0, 0, 0, 0]);
+    out.extend_from_slice(&[
+        3, 4, 64, 0xC0, 0, 0x27, 0x8D, 0, 0, 0, 0x38, 0x40, 0, 0, 0, 0,
+    ]);
     out.extend_from_slice(&[0x20, 0x01, 0x0D, 0xB8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
 }
 
@@ -423,7 +492,13 @@ mod tests {
 
     #[test]
     fn dns_messages_are_well_formed() {
-        let d = Dns { id: 0x1234, name: "www.example.com", aaaa: true, nxdomain: false, answers: 2 };
+        let d = Dns {
+            id: 0x1234,
+            name: "www.example.com",
+            aaaa: true,
+            nxdomain: false,
+            answers: 2,
+        };
         let mut q = Vec::new();
         d.query(&mut q);
         assert_eq!(&q[..4], &[0x12, 0x34, 0x01, 0x00]);
@@ -438,7 +513,12 @@ mod tests {
     fn request_head_ends_with_blank_line() {
         let mut rng = Rng::new(1);
         let mut out = Vec::new();
-        Request { post: true, body_len: 77, close: true }.head("h.example", 8080, &mut rng, &mut out);
+        Request {
+            post: true,
+            body_len: 77,
+            close: true,
+        }
+        .head("h.example", 8080, &mut rng, &mut out);
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with("POST /") && s.contains("Host: h.example:8080\r\n"));
         assert!(s.contains("Content-Length: 77\r\n") && s.ends_with("Connection: close\r\n\r\n"));

@@ -48,7 +48,10 @@ impl Client {
         o[0] = 0xFE;
         o[1] = 0x80;
         o[8..].copy_from_slice(&iid);
-        Node { ip: IpAddr::V6(Ipv6Addr::from(o)), mac: m }
+        Node {
+            ip: IpAddr::V6(Ipv6Addr::from(o)),
+            mac: m,
+        }
     }
 
     /// Another router on the client's subnet (target of redirects).
@@ -56,9 +59,15 @@ impl Client {
         match self.gateway.ip {
             IpAddr::V4(g) => {
                 let o = g.octets();
-                Node { ip: Ipv4Addr::new(o[0], o[1], o[2], 2).into(), mac: ROUTER2_MAC }
+                Node {
+                    ip: Ipv4Addr::new(o[0], o[1], o[2], 2).into(),
+                    mac: ROUTER2_MAC,
+                }
             }
-            IpAddr::V6(_) => Node { ip: v6(0xfe80, 0, 0, 2), mac: ROUTER2_MAC },
+            IpAddr::V6(_) => Node {
+                ip: v6(0xfe80, 0, 0, 2),
+                mac: ROUTER2_MAC,
+            },
         }
     }
 }
@@ -70,9 +79,15 @@ pub(crate) fn pick_client(rng: &mut Rng, want_v6: bool) -> Client {
         let mac = client_mac(0, i);
         return Client {
             slot: PLAIN_V4 + VLAN100_V4 + VLAN200_V4 + i,
-            node: Node { ip: v6(0x2001, 0xdb8, 0x0001, 0x10 + i as u16), mac },
+            node: Node {
+                ip: v6(0x2001, 0xdb8, 0x0001, 0x10 + i as u16),
+                mac,
+            },
             vlan: None,
-            gateway: Node { ip: v6(0x2001, 0xdb8, 0x0001, 1), mac: ROUTER_MAC },
+            gateway: Node {
+                ip: v6(0x2001, 0xdb8, 0x0001, 1),
+                mac: ROUTER_MAC,
+            },
         };
     }
     let (subnet, base, count, vlan) = match rng.weighted(&[88, 8, 4]) {
@@ -83,9 +98,15 @@ pub(crate) fn pick_client(rng: &mut Rng, want_v6: bool) -> Client {
     let i = rng.below(count as u64) as usize;
     Client {
         slot: base + i,
-        node: Node { ip: Ipv4Addr::new(10, 0, subnet, 10 + i as u8).into(), mac: client_mac(subnet, i) },
+        node: Node {
+            ip: Ipv4Addr::new(10, 0, subnet, 10 + i as u8).into(),
+            mac: client_mac(subnet, i),
+        },
         vlan,
-        gateway: Node { ip: Ipv4Addr::new(10, 0, subnet, 1).into(), mac: ROUTER_MAC },
+        gateway: Node {
+            ip: Ipv4Addr::new(10, 0, subnet, 1).into(),
+            mac: ROUTER_MAC,
+        },
     }
 }
 
@@ -109,23 +130,41 @@ pub(crate) fn server(v6_addr: bool, last: u16) -> Node {
     } else {
         Ipv4Addr::new(10, 1, 0, last as u8).into()
     };
-    Node { ip, mac: ROUTER_MAC }
+    Node {
+        ip,
+        mac: ROUTER_MAC,
+    }
 }
 
 /// A host elsewhere behind the router, in a given "remote" network (`net` 2, 3 or 255):
 /// `10.<net>.0.<last>` / `2001:db8:<net>::<last>`.
 pub(crate) fn remote(v6_addr: bool, net: u8, last: u16) -> Node {
     let ip = if v6_addr {
-        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, u16::from(net), 0, 0, 0, 0, last))
+        IpAddr::V6(Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            u16::from(net),
+            0,
+            0,
+            0,
+            0,
+            last,
+        ))
     } else {
         Ipv4Addr::new(10, net, 0, last as u8).into()
     };
-    Node { ip, mac: ROUTER_MAC }
+    Node {
+        ip,
+        mac: ROUTER_MAC,
+    }
 }
 
 /// The router's link-local address (source of ICMPv6 router messages).
 pub(crate) fn router_link_local() -> Node {
-    Node { ip: v6(0xfe80, 0, 0, 1), mac: ROUTER_MAC }
+    Node {
+        ip: v6(0xfe80, 0, 0, 1),
+        mac: ROUTER_MAC,
+    }
 }
 
 /// A well-known multicast group with its multicast MAC: `all_nodes` or all-routers.
@@ -137,7 +176,10 @@ pub(crate) fn multicast(v6_addr: bool, all_nodes: bool) -> Node {
             mac: [0x33, 0x33, 0, 0, 0, last],
         }
     } else {
-        Node { ip: Ipv4Addr::new(224, 0, 0, last).into(), mac: [0x01, 0x00, 0x5E, 0, 0, last] }
+        Node {
+            ip: Ipv4Addr::new(224, 0, 0, last).into(),
+            mac: [0x01, 0x00, 0x5E, 0, 0, last],
+        }
     }
 }
 
@@ -160,12 +202,21 @@ const WEB_V4: [(u16, u16, &str); 6] = [
     (20, 8080, "intranet.corp.example"),
     (21, 8080, "grafana.corp.example"),
 ];
-const WEB_V6: [(u16, u16, &str); 2] = [(0x10, 80, "www.example.com"), (0x12, 80, "api.example.com")];
+const WEB_V6: [(u16, u16, &str); 2] =
+    [(0x10, 80, "www.example.com"), (0x12, 80, "api.example.com")];
 
 /// Picks a web server of the given address family.
 pub(crate) fn pick_web(rng: &mut Rng, v6_addr: bool) -> Web {
-    let &(last, port, host) = if v6_addr { rng.pick(&WEB_V6) } else { rng.pick(&WEB_V4) };
-    Web { node: server(v6_addr, last), port, host }
+    let &(last, port, host) = if v6_addr {
+        rng.pick(&WEB_V6)
+    } else {
+        rng.pick(&WEB_V4)
+    };
+    Web {
+        node: server(v6_addr, last),
+        port,
+        host,
+    }
 }
 
 /// The DNS resolver (10.1.0.53 / 2001:db8:1::53).
@@ -184,14 +235,24 @@ impl Ports {
     /// Counters with random starting points.
     pub(crate) fn new(rng: &mut Rng) -> Self {
         let span = u64::from(PORT_HI - PORT_LO);
-        Ports((0..CLIENT_SLOTS).map(|_| PORT_LO + rng.below(span / 2) as u16).collect())
+        Ports(
+            (0..CLIENT_SLOTS)
+                .map(|_| PORT_LO + rng.below(span / 2) as u16)
+                .collect(),
+        )
     }
 
     /// The next ephemeral port of client `slot`.
     pub(crate) fn next(&mut self, slot: usize, rng: &mut Rng) -> u16 {
         let step = 1 + rng.below(4) as u16;
-        let Some(p) = self.0.get_mut(slot) else { return PORT_LO };
-        *p = if *p > PORT_HI - step { PORT_LO + step } else { *p + step };
+        let Some(p) = self.0.get_mut(slot) else {
+            return PORT_LO;
+        };
+        *p = if *p > PORT_HI - step {
+            PORT_LO + step
+        } else {
+            *p + step
+        };
         *p
     }
 }
@@ -204,11 +265,17 @@ mod tests {
     fn link_local_is_eui64() {
         let c = Client {
             slot: 0,
-            node: Node { ip: Ipv4Addr::LOCALHOST.into(), mac: [0x3C, 0xFD, 0xFE, 0, 0, 5] },
+            node: Node {
+                ip: Ipv4Addr::LOCALHOST.into(),
+                mac: [0x3C, 0xFD, 0xFE, 0, 0, 5],
+            },
             vlan: None,
             gateway: Node::NONE,
         };
-        assert_eq!(c.link_local().ip, "fe80::3efd:feff:fe00:5".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            c.link_local().ip,
+            "fe80::3efd:feff:fe00:5".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
@@ -217,11 +284,17 @@ mod tests {
         for _ in 0..200 {
             let c = pick_client(&mut r, false);
             assert!(c.node.ip.is_ipv4() && c.gateway.ip.is_ipv4() && c.slot < CLIENT_SLOTS);
-            assert_eq!(c.vlan.is_some(), matches!(c.node.ip, IpAddr::V4(a) if a.octets()[2] != 0));
+            assert_eq!(
+                c.vlan.is_some(),
+                matches!(c.node.ip, IpAddr::V4(a) if a.octets()[2] != 0)
+            );
             let c6 = pick_client(&mut r, true);
             assert!(c6.v6() && c6.slot < CLIENT_SLOTS);
         }
-        assert_eq!(server(true, 0x53).ip, "2001:db8:1::53".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            server(true, 0x53).ip,
+            "2001:db8:1::53".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

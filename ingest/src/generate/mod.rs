@@ -125,13 +125,17 @@ impl Default for Config {
 impl Config {
     fn validate(&self) -> Result<(), GenerateError> {
         if self.conversations_per_sec == 0 || self.conversations_per_sec > 1_000_000 {
-            return Err(GenerateError::Config("conversations_per_sec must be in 1..=1000000"));
+            return Err(GenerateError::Config(
+                "conversations_per_sec must be in 1..=1000000",
+            ));
         }
         if self.error_permille > 1000 {
             return Err(GenerateError::Config("error_permille must be at most 1000"));
         }
         if self.start_us < 0 || self.start_us / 1_000_000 > i64::from(u32::MAX) - 400_000_000 {
-            return Err(GenerateError::Config("start_us must be between 1970 and about 2093"));
+            return Err(GenerateError::Config(
+                "start_us must be between 1970 and about 2093",
+            ));
         }
         Ok(())
     }
@@ -189,7 +193,11 @@ pub enum GenerateError {
 
 /// Writes a synthetic capture to `out` and its truth file to `truth`, as described in the
 /// module documentation. Both writers are buffered internally.
-pub fn write_capture(cfg: &Config, out: impl Write, truth: impl Write) -> Result<Summary, GenerateError> {
+pub fn write_capture(
+    cfg: &Config,
+    out: impl Write,
+    truth: impl Write,
+) -> Result<Summary, GenerateError> {
     cfg.validate()?;
     let mut g = Generator::new(*cfg, out, truth)?;
     g.run()?;
@@ -262,7 +270,11 @@ impl<W: Write, T: Write> Generator<W, T> {
             quiet_until: i64::MIN,
             last_ts: cfg.start_us,
             phase: Phase::Running,
-            summary: Summary { first_us: cfg.start_us, last_us: cfg.start_us, ..Summary::default() },
+            summary: Summary {
+                first_us: cfg.start_us,
+                last_us: cfg.start_us,
+                ..Summary::default()
+            },
         })
     }
 
@@ -324,7 +336,8 @@ impl<W: Write, T: Write> Generator<W, T> {
     /// The next conversation: a due guaranteed event, a random event, or normal traffic.
     fn pick(&mut self) -> Choice {
         if let Some(&ev) = self.deck.get(self.deck_pos) {
-            let due = (self.deck_pos as u128 + 1) * u128::from(self.cfg.target_packets) / (self.deck.len() as u128 + 1);
+            let due = (self.deck_pos as u128 + 1) * u128::from(self.cfg.target_packets)
+                / (self.deck.len() as u128 + 1);
             if u128::from(self.scheduled) >= due {
                 self.deck_pos += 1;
                 return Choice::Event(ev);
@@ -344,7 +357,8 @@ impl<W: Write, T: Write> Generator<W, T> {
             Some(s) => s,
             None => {
                 self.slots.push(Conv::new());
-                u32::try_from(self.slots.len() - 1).map_err(|_| GenerateError::Internal("too many conversations"))?
+                u32::try_from(self.slots.len() - 1)
+                    .map_err(|_| GenerateError::Internal("too many conversations"))?
             }
         };
         let conv_rng = self.rng.fork();
@@ -383,7 +397,10 @@ impl<W: Write, T: Write> Generator<W, T> {
 
     /// Writes the next packet of conversation `slot`.
     fn emit(&mut self, slot: u32) -> Result<(), GenerateError> {
-        let conv = self.slots.get_mut(slot as usize).ok_or(GenerateError::Internal("unknown slot"))?;
+        let conv = self
+            .slots
+            .get_mut(slot as usize)
+            .ok_or(GenerateError::Internal("unknown slot"))?;
         let Some(spec) = conv.specs.pop_front() else {
             self.free.push(slot);
             return Ok(());
@@ -392,7 +409,14 @@ impl<W: Write, T: Write> Generator<W, T> {
             return Err(GenerateError::Internal("packets out of time order"));
         }
         conv.payload(&spec.payload, &mut self.payload);
-        wire::build_frame(&conv.nodes, conv.vlan, &spec, &self.payload, true, &mut self.frame)?;
+        wire::build_frame(
+            &conv.nodes,
+            conv.vlan,
+            &spec,
+            &self.payload,
+            true,
+            &mut self.frame,
+        )?;
         self.pcap.record(spec.ts, &self.frame)?;
         if self.pcap.packets == 1 {
             self.summary.first_us = spec.ts;
@@ -432,7 +456,11 @@ fn count_flows(conv: &Conv) -> u64 {
     let mut seen: [(u8, u8, u8); 8] = [(0, 0, 0); 8];
     let mut n = 0usize;
     for s in &conv.specs {
-        let (a, b) = if s.src < s.dst { (s.src, s.dst) } else { (s.dst, s.src) };
+        let (a, b) = if s.src < s.dst {
+            (s.src, s.dst)
+        } else {
+            (s.dst, s.src)
+        };
         let p = match s.l4 {
             wire::L4::Tcp { .. } => 6,
             wire::L4::Udp { .. } => 17,
@@ -453,7 +481,11 @@ mod tests {
 
     #[test]
     fn scheduled_events_exclude_by_products() {
-        assert!(Event::INJECTED[..SCHEDULED_EVENTS].iter().all(|e| e.scheduled()));
+        assert!(
+            Event::INJECTED[..SCHEDULED_EVENTS]
+                .iter()
+                .all(|e| e.scheduled())
+        );
         assert!(!Event::INJECTED[SCHEDULED_EVENTS].scheduled());
     }
 
@@ -469,24 +501,46 @@ mod tests {
     #[test]
     fn invalid_configs_are_refused() {
         let bad = [
-            Config { conversations_per_sec: 0, ..Config::default() },
-            Config { error_permille: 1001, ..Config::default() },
-            Config { start_us: -1, ..Config::default() },
+            Config {
+                conversations_per_sec: 0,
+                ..Config::default()
+            },
+            Config {
+                error_permille: 1001,
+                ..Config::default()
+            },
+            Config {
+                start_us: -1,
+                ..Config::default()
+            },
         ];
         for cfg in bad {
-            assert!(matches!(write_capture(&cfg, io::sink(), io::sink()), Err(GenerateError::Config(_))));
+            assert!(matches!(
+                write_capture(&cfg, io::sink(), io::sink()),
+                Err(GenerateError::Config(_))
+            ));
         }
     }
 
     #[test]
     fn small_capture_is_streamed_in_order() {
-        let cfg = Config { target_packets: 300, min_per_event: 1, ..Config::default() };
+        let cfg = Config {
+            target_packets: 300,
+            min_per_event: 1,
+            ..Config::default()
+        };
         let mut pcap = Vec::new();
         let mut truth = Vec::new();
         let s = write_capture(&cfg, &mut pcap, &mut truth).unwrap();
         assert!(s.packets >= 300);
         assert_eq!(s.bytes, pcap.len() as u64);
-        assert_eq!(s.truth_records as usize, truth.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count());
+        assert_eq!(
+            s.truth_records as usize,
+            truth
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count()
+        );
         assert!(s.last_us > s.first_us);
     }
 }

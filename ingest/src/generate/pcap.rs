@@ -35,7 +35,11 @@ impl<W: Write> PcapWriter<W> {
         h[16..20].copy_from_slice(&SNAPLEN.to_le_bytes());
         h[20..24].copy_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
         out.write_all(&h)?;
-        Ok(PcapWriter { out, packets: 0, bytes: 24 })
+        Ok(PcapWriter {
+            out,
+            packets: 0,
+            bytes: 24,
+        })
     }
 
     /// Appends one record holding the whole `frame`.
@@ -43,7 +47,8 @@ impl<W: Write> PcapWriter<W> {
         let secs = u32::try_from(ts_us.div_euclid(1_000_000))
             .map_err(|_| GenerateError::TimestampOutOfRange(ts_us))?;
         let usecs = u32::try_from(ts_us.rem_euclid(1_000_000)).unwrap_or(0);
-        let len = u32::try_from(frame.len()).map_err(|_| GenerateError::FrameTooLong(frame.len()))?;
+        let len =
+            u32::try_from(frame.len()).map_err(|_| GenerateError::FrameTooLong(frame.len()))?;
         if len > SNAPLEN {
             return Err(GenerateError::FrameTooLong(frame.len()));
         }
@@ -89,6 +94,9 @@ mod tests {
     #[test]
     fn negative_time_is_rejected() {
         let mut w = PcapWriter::new(io::sink()).unwrap();
-        assert!(matches!(w.record(-1, &[0]), Err(GenerateError::TimestampOutOfRange(-1))));
+        assert!(matches!(
+            w.record(-1, &[0]),
+            Err(GenerateError::TimestampOutOfRange(-1))
+        ));
     }
 }

@@ -2,7 +2,7 @@
 //! and one scenario per injected [`Event`], each recording its truth draft.
 
 use super::content::{self, Body, Dns, Request, Response};
-use super::hosts::{self, Client, ROUTER2_MAC, ROUTER_MAC, Web};
+use super::hosts::{self, Client, ROUTER_MAC, ROUTER2_MAC, Web};
 use super::rng::Rng;
 use super::script::Script;
 use super::tcp::{CLIENT, MSS, Plan, SERVER, TcpConn};
@@ -35,8 +35,12 @@ pub(crate) enum Normal {
 }
 
 /// Normal kinds with their weights.
-pub(crate) const NORMAL_MIX: [(Normal, u32); 4] =
-    [(Normal::Http, 50), (Normal::Dns, 42), (Normal::Ping, 4), (Normal::Ntp, 4)];
+pub(crate) const NORMAL_MIX: [(Normal, u32); 4] = [
+    (Normal::Http, 50),
+    (Normal::Dns, 42),
+    (Normal::Ping, 4),
+    (Normal::Ntp, 4),
+];
 
 /// Writes a normal conversation.
 pub(crate) fn normal(sc: &mut Script<'_>, kind: Normal) {
@@ -172,10 +176,22 @@ fn open_http(sc: &mut Script<'_>, v6: bool, rtt: Option<i64>) -> (Http, i64) {
 
 /// One request/response exchange starting at `t`; returns the time of the client's last ACK
 /// (or of the last segment written when a twist stops the response).
-fn exchange(sc: &mut Script<'_>, h: &mut Http, t: i64, req: Request, resp: Response, up: Twist, down: Twist) -> i64 {
+fn exchange(
+    sc: &mut Script<'_>,
+    h: &mut Http,
+    t: i64,
+    req: Request,
+    resp: Response,
+    up: Twist,
+    down: Twist,
+) -> i64 {
     let web = h.web;
     let body = if req.post { Body::Json } else { Body::None };
-    let (m, len) = sc.msg(|out, rng| req.head(web.host, web.port, rng, out), body, req.body_len);
+    let (m, len) = sc.msg(
+        |out, rng| req.head(web.host, web.port, rng, out),
+        body,
+        req.body_len,
+    );
     let plan = up.plan(&mut sc.rng, len);
     let t = h.tcp.send(sc, CLIENT, t, m, len, &plan);
     let t = t + proc_time(&mut sc.rng);
@@ -223,7 +239,16 @@ fn lookup(sc: &mut Script<'_>, client: &Client, server: u8, t: i64) -> u32 {
     let qo = sc.push(t, (C, server), 64, L4::Udp { sport, dport: 53 }, q);
     let rt = t + random_rtt(&mut sc.rng) + proc_time(&mut sc.rng) / 4;
     let r = sc.bytes(|o| d.response(o));
-    sc.push(rt, (server, C), 63, L4::Udp { sport: 53, dport: sport }, r);
+    sc.push(
+        rt,
+        (server, C),
+        63,
+        L4::Udp {
+            sport: 53,
+            dport: sport,
+        },
+        r,
+    );
     qo
 }
 
@@ -235,7 +260,16 @@ fn ntp_exchange(sc: &mut Script<'_>, client: &Client, t: i64, answered: bool) ->
     if answered {
         let rt = t + random_rtt(&mut sc.rng) + sc.rng.range(30, 300);
         let r = sc.bytes(|o| content::ntp(true, rt, o));
-        sc.push(rt, (S, C), 63, L4::Udp { sport: 123, dport: sport }, r);
+        sc.push(
+            rt,
+            (S, C),
+            63,
+            L4::Udp {
+                sport: 123,
+                dport: sport,
+            },
+            r,
+        );
     }
     qo
 }
@@ -261,7 +295,11 @@ fn ping(sc: &mut Script<'_>, v6: bool, count: u16, reply: bool) -> u32 {
 }
 
 fn tcp_draft(ev: Event, decisive: u32, reason: &'static str, tcp: &TcpConn) -> Draft {
-    Draft { reason: Some(reason), counters: Some(tcp.counters), ..Draft::new(ev, decisive) }
+    Draft {
+        reason: Some(reason),
+        counters: Some(tcp.counters),
+        ..Draft::new(ev, decisive)
+    }
 }
 
 /// A TCP connection attempt from a random client to node 1 at `port`.
@@ -280,11 +318,12 @@ fn syn_no_answer(sc: &mut Script<'_>) {
     let port = *sc.rng.pick(&[80, 443, 22, 8443, 5432]);
     let mut tcp = attempt(sc, v6, hosts::remote(v6, 3, last), port);
     let t0 = sc.t0;
-    tcp.syn(sc, t0);
+    // The entry is stamped with the first SYN: when the failed attempt began.
+    let o = tcp.syn(sc, t0);
     let j1 = sc.rng.range(0, 3_000);
     tcp.resyn(sc, t0 + 1_000_000 + j1);
     let j2 = sc.rng.range(0, 3_000);
-    let o = tcp.resyn(sc, t0 + 3_000_000 + j1 + j2);
+    tcp.resyn(sc, t0 + 3_000_000 + j1 + j2);
     sc.needs_quiet = true;
     sc.draft(tcp_draft(Event::SynNoAnswer, o, "no-answer", &tcp));
 }
@@ -306,15 +345,27 @@ fn reset(sc: &mut Script<'_>, by: usize) {
     let (mut h, t) = open_http(sc, v6, None);
     let before = sc.rng.range_u32(0, 2);
     let t = plain_exchanges(sc, &mut h, t, before);
-    let req = Request { post: false, body_len: 0, close: false };
+    let req = Request {
+        post: false,
+        body_len: 0,
+        close: false,
+    };
     let segs = sc.rng.range_u32(8, 30);
     let resp = Response::large(&mut sc.rng, segs, MSS);
     let stop = sc.rng.range_u32(1, 6);
     let t = exchange(sc, &mut h, t, req, resp, Twist::None, Twist::Stop(stop));
     let (ev, reason, delay) = if by == CLIENT {
-        (Event::ResetByOriginator, "rst-by-originator", h.tcp.react(&mut sc.rng, CLIENT))
+        (
+            Event::ResetByOriginator,
+            "rst-by-originator",
+            h.tcp.react(&mut sc.rng, CLIENT),
+        )
     } else {
-        (Event::ResetByResponder, "rst-by-responder", sc.rng.range(30, 2_000))
+        (
+            Event::ResetByResponder,
+            "rst-by-responder",
+            sc.rng.range(30, 2_000),
+        )
     };
     let o = h.tcp.rst(sc, by, t + delay);
     sc.draft(tcp_draft(ev, o, reason, &h.tcp));
@@ -325,7 +376,11 @@ fn close_wait(sc: &mut Script<'_>) {
     let (mut h, t) = open_http(sc, v6, None);
     let n = sc.rng.range_u32(1, 3);
     let t = plain_exchanges(sc, &mut h, t, n);
-    let (who, reason) = if sc.rng.chance(500) { (CLIENT, "fin-by-originator") } else { (SERVER, "fin-by-responder") };
+    let (who, reason) = if sc.rng.chance(500) {
+        (CLIENT, "fin-by-originator")
+    } else {
+        (SERVER, "fin-by-responder")
+    };
     let o = h.tcp.fin(sc, who, t);
     let t1 = t + h.tcp.react(&mut sc.rng, 1 - who);
     h.tcp.ack_all_of(sc, who, t1);
@@ -352,15 +407,34 @@ fn idle_unacked(sc: &mut Script<'_>) {
     let n = sc.rng.range_u32(0, 2);
     let t = plain_exchanges(sc, &mut h, t, n);
     let web = h.web;
-    let req = Request { post: false, body_len: 0, close: false };
-    let (m, len) = sc.msg(|out, rng| req.head(web.host, web.port, rng, out), Body::None, 0);
-    let o = h.tcp.seg(sc, CLIENT, t, crate::decode::tcp_flags::ACK | crate::decode::tcp_flags::PSH, Payload::Msg {
-        msg: m,
-        off: 0,
-        len,
-    });
+    let req = Request {
+        post: false,
+        body_len: 0,
+        close: false,
+    };
+    let (m, len) = sc.msg(
+        |out, rng| req.head(web.host, web.port, rng, out),
+        Body::None,
+        0,
+    );
+    let o = h.tcp.seg(
+        sc,
+        CLIENT,
+        t,
+        crate::decode::tcp_flags::ACK | crate::decode::tcp_flags::PSH,
+        Payload::Msg {
+            msg: m,
+            off: 0,
+            len,
+        },
+    );
     sc.needs_quiet = true;
-    sc.draft(tcp_draft(Event::IdleUnacked, o, "unacked-data-idle", &h.tcp));
+    sc.draft(tcp_draft(
+        Event::IdleUnacked,
+        o,
+        "unacked-data-idle",
+        &h.tcp,
+    ));
 }
 
 fn loss_gap(sc: &mut Script<'_>) {
@@ -370,7 +444,11 @@ fn loss_gap(sc: &mut Script<'_>) {
     let (mut h, t) = open_http(sc, v6, Some(rtt));
     let before = sc.rng.range_u32(0, 1);
     let t = plain_exchanges(sc, &mut h, t, before);
-    let req = Request { post: false, body_len: 0, close: false };
+    let req = Request {
+        post: false,
+        body_len: 0,
+        close: false,
+    };
     let segs = sc.rng.range_u32(14, 40);
     let resp = Response::large(&mut sc.rng, segs, MSS);
     let gaps = if sc.rng.chance(300) { 2 } else { 1 };
@@ -378,7 +456,12 @@ fn loss_gap(sc: &mut Script<'_>) {
     let d = sc.rng.range(1_000, 500_000);
     h.tcp.close(sc, CLIENT, t + d);
     if let Some(o) = h.tcp.first_loss {
-        sc.draft(tcp_draft(Event::LossGap, o, "gap-fast-retransmission", &h.tcp));
+        sc.draft(tcp_draft(
+            Event::LossGap,
+            o,
+            "gap-fast-retransmission",
+            &h.tcp,
+        ));
     }
 }
 
@@ -386,14 +469,28 @@ fn loss_retransmission(sc: &mut Script<'_>) {
     let v6 = sc.rng.chance(150);
     let (mut h, t) = open_http(sc, v6, None);
     let body_len = sc.rng.range_u32(200, 20_000);
-    let req = Request { post: true, body_len, close: false };
-    let resp = Response { status: 201, body: Body::Json, body_len: sc.rng.range_u32(40, 400), close: false };
+    let req = Request {
+        post: true,
+        body_len,
+        close: false,
+    };
+    let resp = Response {
+        status: 201,
+        body: Body::Json,
+        body_len: sc.rng.range_u32(40, 400),
+        close: false,
+    };
     let tries = if sc.rng.chance(250) { 2 } else { 1 };
     let t = exchange(sc, &mut h, t, req, resp, Twist::TailRto(tries), Twist::None);
     let d = sc.rng.range(1_000, 500_000);
     h.tcp.close(sc, CLIENT, t + d);
     if let Some(o) = h.tcp.first_loss {
-        sc.draft(tcp_draft(Event::LossRetransmission, o, "rto-retransmission", &h.tcp));
+        sc.draft(tcp_draft(
+            Event::LossRetransmission,
+            o,
+            "rto-retransmission",
+            &h.tcp,
+        ));
     }
 }
 
@@ -406,10 +503,17 @@ fn syn_time_exceeded(sc: &mut Script<'_>) {
     let t0 = sc.t0;
     let syn = tcp.syn(sc, t0);
     let t1 = t0 + sc.rng.range(2_000, 20_000);
-    let quote = Payload::Quote { ord: syn, max: QUOTE_V4, ttl: Some(1) };
+    let quote = Payload::Quote {
+        ord: syn,
+        max: QUOTE_V4,
+        ttl: Some(1),
+    };
     let o = sc.push(t1, (R, C), 253, icmp(11, 0, [0; 4]), quote);
     sc.needs_quiet = true;
-    sc.draft(Draft { related: Some(syn), ..Draft::new(Event::Icmp4TimeExceeded, o) });
+    sc.draft(Draft {
+        related: Some(syn),
+        ..Draft::new(Event::Icmp4TimeExceeded, o)
+    });
     sc.draft(tcp_draft(Event::SynTimeExceeded, syn, "no-answer", &tcp));
 }
 
@@ -444,12 +548,40 @@ fn udp_error_stage(ev: Event) -> UdpError {
         ttl: 64,
         delay: (300, 30_000),
     };
-    let to_gw = UdpError { from_gateway: true, delay: (80, 600), ..base };
+    let to_gw = UdpError {
+        from_gateway: true,
+        delay: (80, 600),
+        ..base
+    };
     match ev {
-        Event::Icmp4HostUnreachable => UdpError { dst: (3, 77), dport: 123, code: 1, delay: (2_900_000, 3_100_000), ..to_gw },
-        Event::Icmp4FragNeeded => UdpError { dst: (1, 40), dport: 4500, code: 4, rest: [0, 0, 0x05, 0x78], ..to_gw },
-        Event::Icmp4Redirect => UdpError { dst: (1, 123), dport: 123, ty: 5, code: 1, ..to_gw },
-        Event::Icmp4SourceQuench => UdpError { dst: (1, 30), dport: 514, ty: 4, code: 0, ..base },
+        Event::Icmp4HostUnreachable => UdpError {
+            dst: (3, 77),
+            dport: 123,
+            code: 1,
+            delay: (2_900_000, 3_100_000),
+            ..to_gw
+        },
+        Event::Icmp4FragNeeded => UdpError {
+            dst: (1, 40),
+            dport: 4500,
+            code: 4,
+            rest: [0, 0, 0x05, 0x78],
+            ..to_gw
+        },
+        Event::Icmp4Redirect => UdpError {
+            dst: (1, 123),
+            dport: 123,
+            ty: 5,
+            code: 1,
+            ..to_gw
+        },
+        Event::Icmp4SourceQuench => UdpError {
+            dst: (1, 30),
+            dport: 514,
+            ty: 4,
+            code: 0,
+            ..base
+        },
         Event::Icmp4ParameterProblem => UdpError {
             dst: (1, 30),
             dport: 514,
@@ -459,11 +591,31 @@ fn udp_error_stage(ev: Event) -> UdpError {
             extra: IpExtra::BadV4Option,
             ..to_gw
         },
-        Event::Icmp6PortUnreachable => UdpError { v6: true, dst: (1, 0x54), ty: 1, code: 4, ..base },
-        Event::Icmp6PacketTooBig => {
-            UdpError { v6: true, dst: (1, 0x40), dport: 4500, ty: 2, code: 0, rest: 1280u32.to_be_bytes(), ..to_gw }
-        }
-        Event::Icmp6TimeExceeded => UdpError { v6: true, dst: (2, 0x33), dport: 33_434, ty: 3, code: 0, ttl: 1, ..to_gw },
+        Event::Icmp6PortUnreachable => UdpError {
+            v6: true,
+            dst: (1, 0x54),
+            ty: 1,
+            code: 4,
+            ..base
+        },
+        Event::Icmp6PacketTooBig => UdpError {
+            v6: true,
+            dst: (1, 0x40),
+            dport: 4500,
+            ty: 2,
+            code: 0,
+            rest: 1280u32.to_be_bytes(),
+            ..to_gw
+        },
+        Event::Icmp6TimeExceeded => UdpError {
+            v6: true,
+            dst: (2, 0x33),
+            dport: 33_434,
+            ty: 3,
+            code: 0,
+            ttl: 1,
+            ..to_gw
+        },
         Event::Icmp6ParameterProblem => UdpError {
             v6: true,
             dst: (1, 0x30),
@@ -495,7 +647,11 @@ fn probe_payload(sc: &mut Script<'_>, dport: u16, v6: bool, t: i64) -> Payload {
             let len = if v6 { 1500 - 40 - 8 } else { 1500 - 20 - 8 };
             let spi = sc.rng.next_u64() as u32;
             let (m, total) = sc.msg(|o, _| esp_head(o, spi, 1), Body::Opaque, len - 8);
-            Payload::Msg { msg: m, off: 0, len: total }
+            Payload::Msg {
+                msg: m,
+                off: 0,
+                len: total,
+            }
         }
         _ => sc.bytes(|o| o.extend_from_slice(&[0u8; 32])),
     }
@@ -510,13 +666,24 @@ fn esp_head(out: &mut Vec<u8>, spi: u32, seq: u32) {
 fn udp_icmp_error(sc: &mut Script<'_>, ev: Event) {
     let st = udp_error_stage(ev);
     let client = setup_client(sc, st.v6);
-    let dst = if st.dst.0 == 1 { hosts::server(st.v6, st.dst.1) } else { hosts::remote(st.v6, st.dst.0 as u8, st.dst.1) };
+    let dst = if st.dst.0 == 1 {
+        hosts::server(st.v6, st.dst.1)
+    } else {
+        hosts::remote(st.v6, st.dst.0, st.dst.1)
+    };
     sc.set_node(S, dst);
     let sport = sc.ports.next(client.slot, &mut sc.rng);
     let t0 = sc.t0;
-    let udp = L4::Udp { sport, dport: st.dport };
+    let udp = L4::Udp {
+        sport,
+        dport: st.dport,
+    };
     // Source quench comes after a few datagrams of a syslog burst; the others quote the first.
-    let burst = if ev == Event::Icmp4SourceQuench { sc.rng.range_u32(3, 6) } else { 1 };
+    let burst = if ev == Event::Icmp4SourceQuench {
+        sc.rng.range_u32(3, 6)
+    } else {
+        1
+    };
     let mut t = t0;
     let mut quoted = 0;
     for i in 0..burst {
@@ -527,18 +694,44 @@ fn udp_icmp_error(sc: &mut Script<'_>, ev: Event) {
         }
         t += sc.rng.range(2_000, 20_000);
     }
-    let quoted_ts = sc.conv.specs.iter().find(|s| s.ord == quoted).map_or(t0, |s| s.ts);
+    let quoted_ts = sc
+        .conv
+        .specs
+        .iter()
+        .find(|s| s.ord == quoted)
+        .map_or(t0, |s| s.ts);
     let (sender, ttl, quote_ttl) = if st.from_gateway {
         sc.set_node(R, client.gateway);
         (R, if st.v6 { 255 } else { 64 }, None)
     } else {
-        (S, if st.v6 { 63 } else { server_ttl(&mut sc.rng) }, Some(st.ttl.saturating_sub(1)))
+        (
+            S,
+            if st.v6 { 63 } else { server_ttl(&mut sc.rng) },
+            Some(st.ttl.saturating_sub(1)),
+        )
     };
     let te = quoted_ts + sc.rng.range(st.delay.0, st.delay.1);
     let max = if st.v6 { QUOTE_V6 } else { QUOTE_V4 };
-    let rest = if ev == Event::Icmp4Redirect { redirect_gateway(&client) } else { st.rest };
-    let o = sc.push(te, (sender, C), ttl, icmp(st.ty, st.code, rest), Payload::Quote { ord: quoted, max, ttl: quote_ttl });
-    sc.draft(Draft { related: Some(quoted), ..Draft::new(ev, o) });
+    let rest = if ev == Event::Icmp4Redirect {
+        redirect_gateway(&client)
+    } else {
+        st.rest
+    };
+    let o = sc.push(
+        te,
+        (sender, C),
+        ttl,
+        icmp(st.ty, st.code, rest),
+        Payload::Quote {
+            ord: quoted,
+            max,
+            ttl: quote_ttl,
+        },
+    );
+    sc.draft(Draft {
+        related: Some(quoted),
+        ..Draft::new(ev, o)
+    });
     after_udp_error(sc, ev, &client, sport, te);
 }
 
@@ -559,20 +752,43 @@ fn after_udp_error(sc: &mut Script<'_>, ev: Event, client: &Client, sport: u16, 
             lookup(sc, client, R + 1, t);
         }
         Event::Icmp4FragNeeded | Event::Icmp6PacketTooBig => {
-            let mtu = if ev == Event::Icmp4FragNeeded { 1400 } else { 1280 };
+            let mtu = if ev == Event::Icmp4FragNeeded {
+                1400
+            } else {
+                1280
+            };
             let hdr = if client.v6() { 48 } else { 28 };
             let mut t = te + sc.rng.range(100, 1_000);
             for seq in 2..4u32 {
                 let spi = sc.rng.next_u64() as u32;
                 let (m, len) = sc.msg(|o, _| esp_head(o, spi, seq), Body::Opaque, mtu - hdr - 8);
-                sc.push(t, (C, S), 64, L4::Udp { sport, dport: 4500 }, Payload::Msg { msg: m, off: 0, len });
+                sc.push(
+                    t,
+                    (C, S),
+                    64,
+                    L4::Udp { sport, dport: 4500 },
+                    Payload::Msg {
+                        msg: m,
+                        off: 0,
+                        len,
+                    },
+                );
                 t += sc.rng.range(200, 5_000);
             }
         }
         Event::Icmp4Redirect => {
             let rt = te + random_rtt(&mut sc.rng);
             let r = sc.bytes(|o| content::ntp(true, rt, o));
-            sc.push(rt, (S, C), 63, L4::Udp { sport: 123, dport: sport }, r);
+            sc.push(
+                rt,
+                (S, C),
+                63,
+                L4::Udp {
+                    sport: 123,
+                    dport: sport,
+                },
+                r,
+            );
         }
         _ => {}
     }
@@ -597,7 +813,14 @@ fn router_advertisement(sc: &mut Script<'_>, v6: bool) {
         let body = sc.bytes(|o| content::router_advert_v4(router, o));
         sc.push(t0, (C, S), 1, icmp(9, 0, [1, 2, 0x07, 0x08]), body)
     };
-    sc.draft(Draft::new(if v6 { Event::Icmp6RouterAdvertisement } else { Event::Icmp4RouterAdvertisement }, o));
+    sc.draft(Draft::new(
+        if v6 {
+            Event::Icmp6RouterAdvertisement
+        } else {
+            Event::Icmp4RouterAdvertisement
+        },
+        o,
+    ));
 }
 
 fn router_solicitation(sc: &mut Script<'_>, v6: bool) {
@@ -614,7 +837,14 @@ fn router_solicitation(sc: &mut Script<'_>, v6: bool) {
         sc.set_node(S, hosts::multicast(false, false));
         sc.push(t0, (C, S), 1, icmp(10, 0, [0; 4]), Payload::Empty)
     };
-    sc.draft(Draft::new(if v6 { Event::Icmp6RouterSolicitation } else { Event::Icmp4RouterSolicitation }, o));
+    sc.draft(Draft::new(
+        if v6 {
+            Event::Icmp6RouterSolicitation
+        } else {
+            Event::Icmp4RouterSolicitation
+        },
+        o,
+    ));
 }
 
 /// A DNS lookup over IPv6 that makes the router send a redirect to a better first hop.
@@ -645,5 +875,8 @@ fn echo_no_reply(sc: &mut Script<'_>) {
     sc.set_node(S, hosts::remote(v6, 3, last));
     let o = ping(sc, v6, 3, false);
     sc.needs_quiet = true;
-    sc.draft(Draft { reason: Some("no-reply"), ..Draft::new(Event::EchoNoReply, o) });
+    sc.draft(Draft {
+        reason: Some("no-reply"),
+        ..Draft::new(Event::EchoNoReply, o)
+    });
 }

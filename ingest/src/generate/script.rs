@@ -35,7 +35,13 @@ pub(crate) struct Conv {
 impl Conv {
     /// An empty conversation.
     pub(crate) fn new() -> Self {
-        Conv { nodes: [Node::NONE; MAX_NODES], vlan: None, specs: VecDeque::new(), text: Vec::new(), msgs: Vec::new() }
+        Conv {
+            nodes: [Node::NONE; MAX_NODES],
+            vlan: None,
+            specs: VecDeque::new(),
+            text: Vec::new(),
+            msgs: Vec::new(),
+        }
     }
 
     /// Empties the conversation, keeping its buffers.
@@ -49,35 +55,60 @@ impl Conv {
 
     /// Adds a message: `head` writes its head, `body_len` bytes of `body` follow.
     /// Returns the message index and total length.
-    pub(crate) fn add_msg(&mut self, head: impl FnOnce(&mut Vec<u8>), body: Body, body_len: u32) -> (u16, u32) {
+    pub(crate) fn add_msg(
+        &mut self,
+        head: impl FnOnce(&mut Vec<u8>),
+        body: Body,
+        body_len: u32,
+    ) -> (u16, u32) {
         let start = self.text.len();
         head(&mut self.text);
         let head_len = (self.text.len() - start) as u32;
         let idx = self.msgs.len() as u16;
-        self.msgs.push(Msg { start: start as u32, head_len, body, body_len });
+        self.msgs.push(Msg {
+            start: start as u32,
+            head_len,
+            body,
+            body_len,
+        });
         (idx, head_len + body_len)
     }
 
     /// Writes the payload bytes of `p` into `out` (cleared first).
     pub(crate) fn payload(&self, p: &Payload, out: &mut Vec<u8>) {
         out.clear();
-        let Payload::Msg { msg, off, len } = *p else { return };
-        let Some(m) = self.msgs.get(usize::from(msg)) else { return };
+        let Payload::Msg { msg, off, len } = *p else {
+            return;
+        };
+        let Some(m) = self.msgs.get(usize::from(msg)) else {
+            return;
+        };
         let end = off.saturating_add(len);
         if off < m.head_len {
-            let (a, b) = ((m.start + off) as usize, (m.start + end.min(m.head_len)) as usize);
+            let (a, b) = (
+                (m.start + off) as usize,
+                (m.start + end.min(m.head_len)) as usize,
+            );
             out.extend_from_slice(&self.text[a..b]);
         }
         if end > m.head_len {
             let body_off = off.saturating_sub(m.head_len);
-            m.body.extend(m.body_len, body_off, end - m.head_len - body_off, out);
+            m.body
+                .extend(m.body_len, body_off, end - m.head_len - body_off, out);
         }
     }
 
     /// Finishes a scripted conversation: sorts packets by time, assigns IPv4 identifications
     /// per sender in time order and renders ICMP quotes of earlier packets.
-    pub(crate) fn finish(&mut self, rng: &mut Rng, scratch: &mut Vec<u8>, frame: &mut Vec<u8>) -> Result<(), GenerateError> {
-        self.specs.make_contiguous().sort_unstable_by_key(|s| (s.ts, s.ord));
+    pub(crate) fn finish(
+        &mut self,
+        rng: &mut Rng,
+        scratch: &mut Vec<u8>,
+        frame: &mut Vec<u8>,
+    ) -> Result<(), GenerateError> {
+        self.specs
+            .make_contiguous()
+            .sort_unstable_by_key(|s| (s.ts, s.ord));
         let mut ids = [0u16; MAX_NODES];
         for id in &mut ids {
             *id = rng.below(65_536) as u16;
@@ -88,8 +119,14 @@ impl Conv {
             *id = id.wrapping_add(1);
         }
         for i in 0..self.specs.len() {
-            let Payload::Quote { ord, max, ttl } = self.specs[i].payload else { continue };
-            let mut q = *self.specs.iter().find(|s| s.ord == ord).ok_or(GenerateError::Internal("quote of no packet"))?;
+            let Payload::Quote { ord, max, ttl } = self.specs[i].payload else {
+                continue;
+            };
+            let mut q = *self
+                .specs
+                .iter()
+                .find(|s| s.ord == ord)
+                .ok_or(GenerateError::Internal("quote of no packet"))?;
             if let Some(t) = ttl {
                 q.ttl = t;
             }
@@ -124,9 +161,24 @@ pub(crate) struct Script<'a> {
 
 impl<'a> Script<'a> {
     /// A script for `conv` (cleared) starting at `t0`.
-    pub(crate) fn new(rng: Rng, conv: &'a mut Conv, ports: &'a mut Ports, drafts: &'a mut Vec<Draft>, t0: i64) -> Self {
+    pub(crate) fn new(
+        rng: Rng,
+        conv: &'a mut Conv,
+        ports: &'a mut Ports,
+        drafts: &'a mut Vec<Draft>,
+        t0: i64,
+    ) -> Self {
         conv.clear();
-        Script { rng, conv, ports, drafts, t0, end: t0, needs_quiet: false, next_ord: 0 }
+        Script {
+            rng,
+            conv,
+            ports,
+            drafts,
+            t0,
+            end: t0,
+            needs_quiet: false,
+            next_ord: 0,
+        }
     }
 
     /// Sets endpoint `i`.
@@ -135,22 +187,52 @@ impl<'a> Script<'a> {
     }
 
     /// Adds a packet; returns its ordinal.
-    pub(crate) fn push(&mut self, ts: i64, hop: (u8, u8), ttl: u8, l4: L4, payload: Payload) -> u32 {
+    pub(crate) fn push(
+        &mut self,
+        ts: i64,
+        hop: (u8, u8),
+        ttl: u8,
+        l4: L4,
+        payload: Payload,
+    ) -> u32 {
         self.push_extra(ts, hop, ttl, l4, payload, IpExtra::None)
     }
 
     /// Adds a packet with unusual IP content; returns its ordinal.
-    pub(crate) fn push_extra(&mut self, ts: i64, hop: (u8, u8), ttl: u8, l4: L4, payload: Payload, extra: IpExtra) -> u32 {
+    pub(crate) fn push_extra(
+        &mut self,
+        ts: i64,
+        hop: (u8, u8),
+        ttl: u8,
+        l4: L4,
+        payload: Payload,
+        extra: IpExtra,
+    ) -> u32 {
         let ts = ts.max(self.t0);
         let ord = self.next_ord;
         self.next_ord += 1;
         self.end = self.end.max(ts);
-        self.conv.specs.push_back(Spec { ts, ord, src: hop.0, dst: hop.1, ttl, ip_id: 0, extra, l4, payload });
+        self.conv.specs.push_back(Spec {
+            ts,
+            ord,
+            src: hop.0,
+            dst: hop.1,
+            ttl,
+            ip_id: 0,
+            extra,
+            l4,
+            payload,
+        });
         ord
     }
 
     /// Adds a message with a generated head and a `body_len`-byte body.
-    pub(crate) fn msg(&mut self, head: impl FnOnce(&mut Vec<u8>, &mut Rng), body: Body, body_len: u32) -> (u16, u32) {
+    pub(crate) fn msg(
+        &mut self,
+        head: impl FnOnce(&mut Vec<u8>, &mut Rng),
+        body: Body,
+        body_len: u32,
+    ) -> (u16, u32) {
         let rng = &mut self.rng;
         self.conv.add_msg(|out| head(out, rng), body, body_len)
     }
@@ -179,11 +261,32 @@ mod tests {
         let (m, len) = c.add_msg(|o| o.extend_from_slice(b"HEAD"), Body::Opaque, 10);
         assert_eq!(len, 14);
         let mut whole = Vec::new();
-        c.payload(&Payload::Msg { msg: m, off: 0, len }, &mut whole);
+        c.payload(
+            &Payload::Msg {
+                msg: m,
+                off: 0,
+                len,
+            },
+            &mut whole,
+        );
         let mut a = Vec::new();
         let mut b = Vec::new();
-        c.payload(&Payload::Msg { msg: m, off: 0, len: 6 }, &mut a);
-        c.payload(&Payload::Msg { msg: m, off: 6, len: 8 }, &mut b);
+        c.payload(
+            &Payload::Msg {
+                msg: m,
+                off: 0,
+                len: 6,
+            },
+            &mut a,
+        );
+        c.payload(
+            &Payload::Msg {
+                msg: m,
+                off: 6,
+                len: 8,
+            },
+            &mut b,
+        );
         assert_eq!(&whole[..4], b"HEAD");
         a.extend_from_slice(&b);
         assert_eq!(a, whole);
@@ -196,18 +299,57 @@ mod tests {
         let mut conv = Conv::new();
         let mut drafts = Vec::new();
         let mut sc = Script::new(Rng::new(2), &mut conv, &mut ports, &mut drafts, 100);
-        sc.set_node(0, Node { ip: Ipv4Addr::new(10, 0, 0, 1).into(), mac: [2; 6] });
-        sc.set_node(1, Node { ip: Ipv4Addr::new(10, 1, 0, 1).into(), mac: [4; 6] });
+        sc.set_node(
+            0,
+            Node {
+                ip: Ipv4Addr::new(10, 0, 0, 1).into(),
+                mac: [2; 6],
+            },
+        );
+        sc.set_node(
+            1,
+            Node {
+                ip: Ipv4Addr::new(10, 1, 0, 1).into(),
+                mac: [4; 6],
+            },
+        );
         let data = sc.bytes(|o| o.extend_from_slice(&[7u8; 40]));
-        let icmp = L4::Icmp { ty: 3, code: 3, rest: [0; 4] };
-        sc.push(300, (1, 0), 63, icmp, Payload::Quote { ord: 1, max: 36, ttl: None });
-        sc.push(200, (0, 1), 64, L4::Udp { sport: 5, dport: 53 }, data);
+        let icmp = L4::Icmp {
+            ty: 3,
+            code: 3,
+            rest: [0; 4],
+        };
+        sc.push(
+            300,
+            (1, 0),
+            63,
+            icmp,
+            Payload::Quote {
+                ord: 1,
+                max: 36,
+                ttl: None,
+            },
+        );
+        sc.push(
+            200,
+            (0, 1),
+            64,
+            L4::Udp {
+                sport: 5,
+                dport: 53,
+            },
+            data,
+        );
         let (mut s, mut f) = (Vec::new(), Vec::new());
         conv.finish(&mut rng, &mut s, &mut f).unwrap();
         assert_eq!(conv.specs[0].ts, 200);
         assert_eq!(conv.specs[1].payload.len(), 36, "20 IP + 8 UDP + 8 data");
         let mut quote = Vec::new();
         conv.payload(&conv.specs[1].payload, &mut quote);
-        assert_eq!(u16::from_be_bytes([quote[4], quote[5]]), conv.specs[0].ip_id, "quote carries the same IP id");
+        assert_eq!(
+            u16::from_be_bytes([quote[4], quote[5]]),
+            conv.specs[0].ip_id,
+            "quote carries the same IP id"
+        );
     }
 }

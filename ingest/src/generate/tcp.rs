@@ -75,7 +75,9 @@ impl Plan {
         for _ in 0..want.min(2) {
             let dups = rng.range_u32(3, 5);
             // Need the gap, `dups` segments after it and one more segment to finish.
-            let Some(hi) = nseg.checked_sub(dups + 2) else { break };
+            let Some(hi) = nseg.checked_sub(dups + 2) else {
+                break;
+            };
             if hi < lo {
                 break;
             }
@@ -89,12 +91,18 @@ impl Plan {
 
     /// Stop after segment `k`.
     pub(crate) fn stop_after(k: u32) -> Plan {
-        Plan { stop_after: Some(k), ..Plan::default() }
+        Plan {
+            stop_after: Some(k),
+            ..Plan::default()
+        }
     }
 
     /// Lose the last segment after the capture point and resend it `n` times.
     pub(crate) fn tail_loss(n: u32) -> Plan {
-        Plan { tail_rto: n, ..Plan::default() }
+        Plan {
+            tail_rto: n,
+            ..Plan::default()
+        }
     }
 
     /// Number of gaps planned.
@@ -104,7 +112,10 @@ impl Plan {
     }
 
     fn gap_in(&self, lo: u32, hi: u32) -> Option<(u32, u32)> {
-        self.gaps[..self.ngaps].iter().copied().find(|&(g, _)| (lo..hi).contains(&g))
+        self.gaps[..self.ngaps]
+            .iter()
+            .copied()
+            .find(|&(g, _)| (lo..hi).contains(&g))
     }
 }
 
@@ -120,7 +131,11 @@ struct Segs {
 impl Segs {
     fn new(len: u32) -> Self {
         let n = len.div_ceil(MSS);
-        Segs { len, n, shift: n >= 2 && len % MSS == 1 }
+        Segs {
+            len,
+            n,
+            shift: n >= 2 && len % MSS == 1,
+        }
     }
 
     /// (offset, length) of piece `i`.
@@ -155,20 +170,51 @@ impl TcpConn {
     pub(crate) fn new(rng: &mut Rng, cport: u16, sport: u16, rtt: i64, server_ttl: u8) -> Self {
         let mut side = |node: u8, port: u16, wins: &[u16], syn_wins: &[u16], ttl: u8| {
             let isn = 1 + rng.below(0x7FFF_0000) as u32;
-            Side { node, port, next: isn, rcv: 0, win: *rng.pick(wins), syn_win: *rng.pick(syn_wins), ttl, last_ts: 0 }
+            Side {
+                node,
+                port,
+                next: isn,
+                rcv: 0,
+                win: *rng.pick(wins),
+                syn_win: *rng.pick(syn_wins),
+                ttl,
+                last_ts: 0,
+            }
         };
         let c = side(0, cport, &[501, 502, 507, 512], &[64_240, 65_535], 64);
-        let s = side(1, sport, &[235, 509, 1026], &[65_160, 28_960, 64_240], server_ttl);
-        TcpConn { side: [c, s], rtt, counters: Counters::default(), first_loss: None }
+        let s = side(
+            1,
+            sport,
+            &[235, 509, 1026],
+            &[65_160, 28_960, 64_240],
+            server_ttl,
+        );
+        TcpConn {
+            side: [c, s],
+            rtt,
+            counters: Counters::default(),
+            first_loss: None,
+        }
     }
 
     /// Delay until `who`'s reaction to a packet just captured is itself captured.
     pub(crate) fn react(&self, rng: &mut Rng, who: usize) -> i64 {
-        if who == CLIENT { rng.range(15, 120) } else { self.rtt + rng.range(20, 250) }
+        if who == CLIENT {
+            rng.range(15, 120)
+        } else {
+            self.rtt + rng.range(20, 250)
+        }
     }
 
     /// Writes a segment from `from` with the side's current sequence and ACK numbers.
-    pub(crate) fn seg(&mut self, sc: &mut Script<'_>, from: usize, ts: i64, flags: u8, payload: Payload) -> u32 {
+    pub(crate) fn seg(
+        &mut self,
+        sc: &mut Script<'_>,
+        from: usize,
+        ts: i64,
+        flags: u8,
+        payload: Payload,
+    ) -> u32 {
         let seq = self.side[from].next;
         let ord = self.write(sc, from, ts, seq, flags, payload);
         let adv = payload.len() + u32::from(flags & (SYN | FIN) != 0);
@@ -183,7 +229,15 @@ impl TcpConn {
 
     /// Writes a segment with an explicit sequence number, leaving the sequence state alone.
     /// The time is pushed past the side's previous packet if needed.
-    fn write(&mut self, sc: &mut Script<'_>, from: usize, ts: i64, seq: u32, flags: u8, payload: Payload) -> u32 {
+    fn write(
+        &mut self,
+        sc: &mut Script<'_>,
+        from: usize,
+        ts: i64,
+        seq: u32,
+        flags: u8,
+        payload: Payload,
+    ) -> u32 {
         let ts = ts.max(self.side[from].last_ts + 1);
         self.side[from].last_ts = ts;
         let (me, peer) = (self.side[from], self.side[1 - from]);
@@ -201,7 +255,13 @@ impl TcpConn {
     }
 
     /// A pure ACK from `who`, acknowledging up to `upto` (or repeating its last ACK number).
-    pub(crate) fn ack(&mut self, sc: &mut Script<'_>, who: usize, ts: i64, upto: Option<u32>) -> u32 {
+    pub(crate) fn ack(
+        &mut self,
+        sc: &mut Script<'_>,
+        who: usize,
+        ts: i64,
+        upto: Option<u32>,
+    ) -> u32 {
         if let Some(u) = upto {
             self.side[who].rcv = u;
         }
@@ -279,7 +339,15 @@ impl TcpConn {
     /// Sends message `msg` (`len` bytes) from `from`, starting at `t0`, with the receiver's
     /// ACKs, following `plan`. Returns the time of the receiver's last ACK (or of the last
     /// segment written when the plan stops early).
-    pub(crate) fn send(&mut self, sc: &mut Script<'_>, from: usize, t0: i64, msg: u16, len: u32, plan: &Plan) -> i64 {
+    pub(crate) fn send(
+        &mut self,
+        sc: &mut Script<'_>,
+        from: usize,
+        t0: i64,
+        msg: u16,
+        len: u32,
+        plan: &Plan,
+    ) -> i64 {
         let to = 1 - from;
         if len == 0 {
             return t0;
@@ -342,7 +410,14 @@ impl TcpConn {
             }
             if let Some((g, _)) = gap {
                 let rt = last_ack + self.react(&mut sc.rng, from);
-                self.write(sc, from, rt, base.wrapping_add(segs.piece(g).0), flags(g), payload(g));
+                self.write(
+                    sc,
+                    from,
+                    rt,
+                    base.wrapping_add(segs.piece(g).0),
+                    flags(g),
+                    payload(g),
+                );
                 self.counters.retransmissions += 1;
                 self.counters.fast_retransmissions += 1;
                 last_data = self.last_ts(from);
@@ -370,7 +445,14 @@ impl TcpConn {
         for _ in 0..plan.tail_rto {
             rt += wait;
             wait *= 2;
-            let ord = self.write(sc, from, rt, base.wrapping_add(segs.piece(last).0), flags(last), payload(last));
+            let ord = self.write(
+                sc,
+                from,
+                rt,
+                base.wrapping_add(segs.piece(last).0),
+                flags(last),
+                payload(last),
+            );
             self.first_loss.get_or_insert(ord);
             self.counters.retransmissions += 1;
         }
@@ -392,7 +474,7 @@ mod tests {
             for i in 0..s.n {
                 let (o, l) = s.piece(i);
                 assert_eq!(o, covered);
-                assert!(l >= 1 && l <= MSS);
+                assert!((1..=MSS).contains(&l));
                 assert!(!(s.n >= 2 && i + 1 == s.n && l == 1), "len {len}");
                 covered += l;
             }
@@ -409,7 +491,10 @@ mod tests {
                 let n = len.div_ceil(MSS);
                 let mut prev_end = 0;
                 for &(g, d) in &p.gaps[..p.ngaps] {
-                    assert!(g >= 1 && g >= prev_end + 1 && d >= 3 && g + d + 1 < n, "{g} {d} {n}");
+                    assert!(
+                        g >= 1 && g > prev_end && d >= 3 && g + d + 1 < n,
+                        "{g} {d} {n}"
+                    );
                     prev_end = g + d + 1;
                 }
             }

@@ -171,7 +171,9 @@ impl Event {
     /// The expected TCP error state, for `tcp` entries.
     pub fn tcp_state(self) -> Option<TcpErrorState> {
         match self {
-            Event::SynNoAnswer | Event::SynRefused | Event::SynTimeExceeded => Some(TcpErrorState::SynSent),
+            Event::SynNoAnswer | Event::SynRefused | Event::SynTimeExceeded => {
+                Some(TcpErrorState::SynSent)
+            }
             Event::ResetByOriginator | Event::ResetByResponder => Some(TcpErrorState::Reset),
             Event::CloseWait => Some(TcpErrorState::CloseWait),
             Event::LastAck => Some(TcpErrorState::LastAck),
@@ -217,7 +219,12 @@ impl std::fmt::Display for FlowKey {
             (a, Some(p)) => format!("{a}:{p}"),
             (a, None) => a.to_string(),
         };
-        write!(f, "{name} {} -> {}", ep(self.orig_ip, self.orig_port), ep(self.resp_ip, self.resp_port))?;
+        write!(
+            f,
+            "{name} {} -> {}",
+            ep(self.orig_ip, self.orig_port),
+            ep(self.resp_ip, self.resp_port)
+        )?;
         if let Some(v) = self.vlan {
             write!(f, " vlan {v}")?;
         }
@@ -300,7 +307,7 @@ pub struct TruthRecord {
     pub kind: String,
     /// Whether an `entries` row is expected at all (see [`Event::expects_entry`]).
     pub entry: bool,
-    /// Capture time of the packet that makes the event visible (µs): the last SYN, the RST, the
+    /// Capture time of the packet that makes the event visible (µs): the first SYN, the RST, the
     /// FIN, the second FIN, the unacknowledged data, the first packet tshark flags for loss,
     /// the ICMP message, the first unanswered echo request.
     pub ts_us: i64,
@@ -348,20 +355,34 @@ pub(crate) struct Draft {
 impl Draft {
     /// A draft with only the event and decisive packet.
     pub(crate) fn new(event: Event, decisive: u32) -> Self {
-        Draft { event, decisive, related: None, reason: None, counters: None }
+        Draft {
+            event,
+            decisive,
+            related: None,
+            reason: None,
+            counters: None,
+        }
     }
 }
 
 /// Turns a draft into a record, reading times and addresses from the finished conversation.
 pub(crate) fn resolve(conv: &Conv, d: &Draft, id: u64) -> Result<TruthRecord, GenerateError> {
-    let find = |ord: u32| conv.specs.iter().find(|s| s.ord == ord).ok_or(GenerateError::Internal("draft refers to no packet"));
+    let find = |ord: u32| {
+        conv.specs
+            .iter()
+            .find(|s| s.ord == ord)
+            .ok_or(GenerateError::Internal("draft refers to no packet"))
+    };
     let spec = find(d.decisive)?;
     let icmp_msg = matches!(spec.l4, L4::Icmp { ty, .. } if !is_echo(ty));
     let flow = flow_key(conv, spec, !icmp_msg);
     let (first_us, last_us, packets) = if icmp_msg {
         (None, None, None)
     } else {
-        let mut it = conv.specs.iter().filter(|s| flow_key(conv, s, true) == flow);
+        let mut it = conv
+            .specs
+            .iter()
+            .filter(|s| flow_key(conv, s, true) == flow);
         let first = it.next().map(|s| s.ts);
         let (last, n) = it.fold((first, 1u32), |(_, n), s| (Some(s.ts), n + 1));
         (first, last, first.map(|_| n))
@@ -369,7 +390,11 @@ pub(crate) fn resolve(conv: &Conv, d: &Draft, id: u64) -> Result<TruthRecord, Ge
     let related = d.related.map(find).transpose()?;
     let icmp = match spec.l4 {
         L4::Icmp { ty, code, .. } => Some(IcmpTruth {
-            version: if node(conv, spec.src).ip.is_ipv6() { 6 } else { 4 },
+            version: if node(conv, spec.src).ip.is_ipv6() {
+                6
+            } else {
+                4
+            },
             icmp_type: ty,
             code,
             quoted: related.map(|q| quoted_tuple(conv, q)),
@@ -427,16 +452,36 @@ fn flow_key(conv: &Conv, spec: &Spec, canonical: bool) -> FlowKey {
     let (sp, dp) = ports(spec);
     let p = proto(spec, src.ip.is_ipv6());
     if canonical && spec.dst < spec.src {
-        FlowKey { proto: p, orig_ip: dst.ip, orig_port: dp, resp_ip: src.ip, resp_port: sp, vlan: conv.vlan }
+        FlowKey {
+            proto: p,
+            orig_ip: dst.ip,
+            orig_port: dp,
+            resp_ip: src.ip,
+            resp_port: sp,
+            vlan: conv.vlan,
+        }
     } else {
-        FlowKey { proto: p, orig_ip: src.ip, orig_port: sp, resp_ip: dst.ip, resp_port: dp, vlan: conv.vlan }
+        FlowKey {
+            proto: p,
+            orig_ip: src.ip,
+            orig_port: sp,
+            resp_ip: dst.ip,
+            resp_port: dp,
+            vlan: conv.vlan,
+        }
     }
 }
 
 fn quoted_tuple(conv: &Conv, q: &Spec) -> QuotedTuple {
     let (src, dst) = (node(conv, q.src), node(conv, q.dst));
     let (src_port, dst_port) = ports(q);
-    QuotedTuple { proto: proto(q, src.ip.is_ipv6()), src_ip: src.ip, src_port, dst_ip: dst.ip, dst_port }
+    QuotedTuple {
+        proto: proto(q, src.ip.is_ipv6()),
+        src_ip: src.ip,
+        src_port,
+        dst_ip: dst.ip,
+        dst_port,
+    }
 }
 
 #[cfg(test)]
@@ -471,6 +516,9 @@ mod tests {
             resp_port: Some(80),
             vlan: Some(100),
         };
-        assert_eq!(k.to_string(), "tcp [2001:db8::1]:40000 -> [2001:db8:1::10]:80 vlan 100");
+        assert_eq!(
+            k.to_string(),
+            "tcp [2001:db8::1]:40000 -> [2001:db8:1::10]:80 vlan 100"
+        );
     }
 }

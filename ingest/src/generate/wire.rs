@@ -44,7 +44,10 @@ pub(crate) struct Node {
 
 impl Node {
     /// Placeholder for unused node slots.
-    pub(crate) const NONE: Node = Node { ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), mac: [0; 6] };
+    pub(crate) const NONE: Node = Node {
+        ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        mac: [0; 6],
+    };
 }
 
 /// Transport layer of a packet.
@@ -175,18 +178,33 @@ pub(crate) fn build_frame(
         (false, _) => PacketBuilder::ip(ip),
         (true, None) => PacketBuilder::ethernet2(src.mac, dst.mac).ip(ip),
         (true, Some(v)) => {
-            let id = VlanId::try_new(v).map_err(|_| GenerateError::Internal("VLAN id over 4095"))?;
-            PacketBuilder::ethernet2(src.mac, dst.mac).single_vlan(id).ip(ip)
+            let id =
+                VlanId::try_new(v).map_err(|_| GenerateError::Internal("VLAN id over 4095"))?;
+            PacketBuilder::ethernet2(src.mac, dst.mac)
+                .single_vlan(id)
+                .ip(ip)
         }
     };
     match spec.l4 {
-        L4::Tcp { sport, dport, seq, ack, flags, win, syn_opts } => {
+        L4::Tcp {
+            sport,
+            dport,
+            seq,
+            ack,
+            flags,
+            win,
+            syn_opts,
+        } => {
             let h = tcp_header(sport, dport, seq, ack, flags, win, syn_opts)?;
             step.tcp_header(h).write_to_vec(out, payload)?;
         }
         L4::Udp { sport, dport } => step.udp(sport, dport).write_to_vec(out, payload)?,
-        L4::Icmp { ty, code, rest } if v6 => step.icmpv6_raw(ty, code, rest).write_to_vec(out, payload)?,
-        L4::Icmp { ty, code, rest } => step.icmpv4_raw(ty, code, rest).write_to_vec(out, payload)?,
+        L4::Icmp { ty, code, rest } if v6 => {
+            step.icmpv6_raw(ty, code, rest).write_to_vec(out, payload)?
+        }
+        L4::Icmp { ty, code, rest } => {
+            step.icmpv4_raw(ty, code, rest).write_to_vec(out, payload)?
+        }
     }
     Ok(())
 }
@@ -197,7 +215,13 @@ fn ip_headers(src: IpAddr, dst: IpAddr, spec: &Spec) -> Result<IpHeaders, Genera
             let mut h = Ipv4Header {
                 identification: spec.ip_id,
                 // Hosts set DF (path MTU discovery); ICMP errors from routers do not.
-                dont_fragment: !matches!(spec.l4, L4::Icmp { ty: 3..=5 | 11 | 12, .. }),
+                dont_fragment: !matches!(
+                    spec.l4,
+                    L4::Icmp {
+                        ty: 3..=5 | 11 | 12,
+                        ..
+                    }
+                ),
                 time_to_live: spec.ttl,
                 source: s.octets(),
                 destination: d.octets(),
@@ -226,7 +250,9 @@ fn ip_headers(src: IpAddr, dst: IpAddr, spec: &Spec) -> Result<IpHeaders, Genera
             }
             Ok(IpHeaders::Ipv6(h, exts))
         }
-        _ => Err(GenerateError::Internal("IPv4 and IPv6 endpoints mixed in one packet")),
+        _ => Err(GenerateError::Internal(
+            "IPv4 and IPv6 endpoints mixed in one packet",
+        )),
     }
 }
 
@@ -247,7 +273,8 @@ fn tcp_header(
     h.psh = flags & tcp_flags::PSH != 0;
     h.ack = flags & tcp_flags::ACK != 0;
     if syn_opts {
-        h.set_options_raw(&SYN_OPTIONS).map_err(|_| GenerateError::Internal("TCP options length"))?;
+        h.set_options_raw(&SYN_OPTIONS)
+            .map_err(|_| GenerateError::Internal("TCP options length"))?;
     }
     Ok(h)
 }
@@ -261,17 +288,49 @@ mod tests {
     use super::*;
 
     fn nodes(a: IpAddr, b: IpAddr) -> [Node; MAX_NODES] {
-        [Node { ip: a, mac: [2, 0, 0, 0, 0, 1] }, Node { ip: b, mac: [2, 0, 0, 0, 0, 2] }, Node::NONE, Node::NONE]
+        [
+            Node {
+                ip: a,
+                mac: [2, 0, 0, 0, 0, 1],
+            },
+            Node {
+                ip: b,
+                mac: [2, 0, 0, 0, 0, 2],
+            },
+            Node::NONE,
+            Node::NONE,
+        ]
     }
 
     fn spec(l4: L4, extra: IpExtra) -> Spec {
-        Spec { ts: 0, ord: 0, src: 0, dst: 1, ttl: 64, ip_id: 7, extra, l4, payload: Payload::Empty }
+        Spec {
+            ts: 0,
+            ord: 0,
+            src: 0,
+            dst: 1,
+            ttl: 64,
+            ip_id: 7,
+            extra,
+            l4,
+            payload: Payload::Empty,
+        }
     }
 
     #[test]
     fn tcp_syn_with_vlan_round_trips() {
-        let n = nodes(Ipv4Addr::new(10, 0, 0, 1).into(), Ipv4Addr::new(10, 1, 0, 1).into());
-        let l4 = L4::Tcp { sport: 40000, dport: 80, seq: 5, ack: 0, flags: tcp_flags::SYN, win: 64240, syn_opts: true };
+        let n = nodes(
+            Ipv4Addr::new(10, 0, 0, 1).into(),
+            Ipv4Addr::new(10, 1, 0, 1).into(),
+        );
+        let l4 = L4::Tcp {
+            sport: 40000,
+            dport: 80,
+            seq: 5,
+            ack: 0,
+            flags: tcp_flags::SYN,
+            win: 64240,
+            syn_opts: true,
+        };
         let mut out = Vec::new();
         build_frame(&n, Some(100), &spec(l4, IpExtra::None), &[], true, &mut out).unwrap();
         let p = LaxSlicedPacket::from_ethernet(&out).unwrap();
@@ -279,7 +338,10 @@ mod tests {
         match p.transport {
             Some(TransportSlice::Tcp(t)) => {
                 assert!(t.syn() && !t.ack());
-                assert_eq!((t.source_port(), t.destination_port(), t.sequence_number()), (40000, 80, 5));
+                assert_eq!(
+                    (t.source_port(), t.destination_port(), t.sequence_number()),
+                    (40000, 80, 5)
+                );
                 assert_eq!(t.options(), &SYN_OPTIONS);
             }
             other => panic!("not tcp: {other:?}"),
@@ -303,10 +365,20 @@ mod tests {
 
     #[test]
     fn bad_v4_option_pointer_is_right() {
-        let n = nodes(Ipv4Addr::new(10, 0, 0, 1).into(), Ipv4Addr::new(10, 1, 0, 1).into());
+        let n = nodes(
+            Ipv4Addr::new(10, 0, 0, 1).into(),
+            Ipv4Addr::new(10, 1, 0, 1).into(),
+        );
         let mut out = Vec::new();
-        build_frame(&n, None, &spec(L4::Udp { sport: 1, dport: 2 }, IpExtra::BadV4Option), b"x", false, &mut out)
-            .unwrap();
+        build_frame(
+            &n,
+            None,
+            &spec(L4::Udp { sport: 1, dport: 2 }, IpExtra::BadV4Option),
+            b"x",
+            false,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out[0], 0x47, "IHL 7");
         assert_eq!(out[usize::from(BAD_V4_OPTION_POINTER)], 0x06);
         let p = LaxSlicedPacket::from_ip(&out).unwrap();
@@ -317,7 +389,14 @@ mod tests {
     fn mixed_versions_are_an_error() {
         let n = nodes(Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into());
         let mut out = Vec::new();
-        let r = build_frame(&n, None, &spec(L4::Udp { sport: 1, dport: 2 }, IpExtra::None), &[], true, &mut out);
+        let r = build_frame(
+            &n,
+            None,
+            &spec(L4::Udp { sport: 1, dport: 2 }, IpExtra::None),
+            &[],
+            true,
+            &mut out,
+        );
         assert!(matches!(r, Err(GenerateError::Internal(_))));
     }
 }

@@ -118,7 +118,7 @@ impl ScaledCounter {
     pub fn hit(&mut self) -> bool {
         self.count = self.count.saturating_add(1);
         let mut n = self.count;
-        while n % 10 == 0 {
+        while n.is_multiple_of(10) {
             n /= 10;
         }
         n == 1

@@ -3,7 +3,10 @@
 
 pub mod analysis;
 pub mod history;
+mod reassembly;
 pub mod state;
+pub mod verdict;
 
 pub use history::{History, tcp_conn_state, udp_conn_state};
-pub use state::{EndpointState, Ending, TcpConn, Verdict};
+pub use state::{EndpointState, TcpConn};
+pub use verdict::{Ending, Verdict};

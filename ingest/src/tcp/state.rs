@@ -1,23 +1,18 @@
 //! Per-connection TCP state: Zeek's endpoint state machine (`TCPSessionAdapter` /
-//! `TCP_Endpoint`), from which come `conn_state`, `history` and payload sizes, and the
-//! Kubeshark error state a connection ends in (`SynSent`, `Reset`, `CloseWait`, `LastAck`) or
-//! the reason it went stale.
+//! `TCP_Endpoint`), from which come `conn_state`, `history` and payload sizes, plus what the
+//! Kubeshark verdict and tshark's completeness need.
 //!
 //! The state machine follows Zeek's source closely (`init_endpoint`, `update_history`,
 //! `update_last_seq`, `UpdateInactiveState` ... `UpdateClosedState`, `TCP_Endpoint::Size`), with
 //! these simplifications: checksums are not verified (as `zeek -C`), the roles are never flipped
 //! in the middle of a connection (Zeek does so for a SYN answered by a SYN it had taken for the
-//! SYN-ACK), and content gaps (`G`/`g`) come from a small reassembly model that remembers one
-//! out-of-order block per direction instead of Zeek's full block list. As in Zeek, payload cut
-//! by the snaplen is not reassembled, so acknowledging it reveals a gap.
-
-use std::fmt::Write as _;
-use std::net::SocketAddr;
-
-use faultline_schemas::TcpErrorState;
+//! SYN-ACK), and content gaps (`G`/`g`) come from a small reassembly model
+//! ([`super::reassembly`]). As in Zeek, payload cut by the snaplen is not reassembled, so
+//! acknowledging it reveals a gap. What the connection's end means is in [`super::verdict`].
 
 use super::analysis::{SegmentFlags, TcpAnalyzer};
 use super::history::{History, ScaledCounter, completeness_update, mask, tcp_conn_state};
+use super::reassembly::Reassembly;
 use crate::decode::TcpSegment;
 use crate::decode::tcp_flags::{ACK, FIN, RST, SYN};
 use crate::emit::LossCounters;
@@ -54,80 +49,10 @@ fn full(seq: u32, wraps: u32) -> u64 {
     (u64::from(wraps) << 32) + u64::from(seq)
 }
 
-/// What Zeek's reassembler would know about one direction's data, reduced to the contiguous
-/// prefix and one block beyond a hole. All positions are relative sequence numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Reassembly {
-    /// End of the contiguous data (Zeek's `last_reassem_seq`).
-    contiguous: u64,
-    /// Everything below this has been acknowledged (`trim_seq`).
-    trimmed: u64,
-    /// One block of data above a hole, `[start, end)`; empty when `end == 0`.
-    block: (u64, u64),
-}
-
-impl Reassembly {
-    const NEW: Reassembly = Reassembly {
-        contiguous: 1,
-        trimmed: 1,
-        block: (0, 0),
-    };
-
-    /// Data `[seq, seq + len)` sent; `acked` is the highest acknowledgement of this direction.
-    fn data(&mut self, seq: u64, len: u64, acked: u64) {
-        let upper = seq.saturating_add(len);
-        let start = seq.max(acked).max(self.trimmed);
-        if upper <= start {
-            return;
-        }
-        if start <= self.contiguous {
-            self.contiguous = self.contiguous.max(upper);
-            self.absorb_block();
-        } else if self.block.1 == 0 || start < self.block.0 && upper < self.block.0 {
-            self.block = (start, upper);
-        } else if start <= self.block.1 && upper >= self.block.0 {
-            self.block = (self.block.0.min(start), self.block.1.max(upper));
-        }
-    }
-
-    fn absorb_block(&mut self) {
-        if self.block.1 != 0 && self.block.0 <= self.contiguous {
-            self.contiguous = self.contiguous.max(self.block.1);
-            self.block = (0, 0);
-        }
-    }
-
-    /// The peer acknowledged up to `seq`; returns how many holes (Zeek `Gap` calls) it revealed.
-    fn ack(&mut self, seq: u64, partial: bool) -> u32 {
-        if seq <= self.trimmed {
-            return 0;
-        }
-        let mut gaps = 0;
-        if seq > self.contiguous && !(seq <= 2 && partial) {
-            if self.block.1 != 0 && self.block.0 >= self.contiguous && self.block.0 < seq {
-                gaps += 1;
-                self.contiguous = self.block.1;
-                self.block = (0, 0);
-            }
-            if seq > self.contiguous {
-                gaps += 1;
-            }
-        }
-        self.contiguous = self.contiguous.max(seq);
-        self.trimmed = seq;
-        if self.block.1 <= seq {
-            self.block = (0, 0);
-        } else if self.block.0 < seq {
-            self.block.0 = seq;
-        }
-        gaps
-    }
-}
-
 /// One side of a connection (Zeek's `TCP_Endpoint`, the fields that matter here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Endpoint {
-    state: EndpointState,
+pub(super) struct Endpoint {
+    pub(super) state: EndpointState,
     prev_state: EndpointState,
     /// Initial sequence number (Zeek keeps it as a signed 64-bit number).
     start_seq: i64,
@@ -144,16 +69,16 @@ struct Endpoint {
     hist_last_syn: u32,
     hist_last_fin: u32,
     hist_last_rst: u32,
-    fin_cnt: u16,
-    rst_cnt: u16,
+    pub(super) fin_cnt: u16,
+    pub(super) rst_cnt: u16,
     did_close: bool,
     rxmt: ScaledCounter,
     win0: ScaledCounter,
     gap: ScaledCounter,
     reassembly: Reassembly,
     /// Time of this side's first FIN and first RST, µs (0 = none).
-    first_fin_us: i64,
-    first_rst_us: i64,
+    pub(super) first_fin_us: i64,
+    pub(super) first_rst_us: i64,
 }
 
 impl Endpoint {
@@ -211,7 +136,7 @@ impl Endpoint {
         self.ack_seq = seq;
     }
 
-    fn to_relative(&self, seq: u32, wraps: u32) -> u64 {
+    fn rel(&self, seq: u32, wraps: u32) -> u64 {
         full(seq, wraps).wrapping_sub(self.start_seq as u64)
     }
 
@@ -230,7 +155,7 @@ impl Endpoint {
             let d = seq_delta(cur, self.start());
             return (i64::from(d) as u64, d < 0);
         }
-        (self.to_relative(cur, wraps), false)
+        (self.rel(cur, wraps), false)
     }
 
     fn no_data_acked(&self) -> bool {
@@ -250,32 +175,34 @@ impl Endpoint {
         }
         let last = full(self.last_seq, self.seq_wraps);
         let ack = full(self.ack_seq, self.ack_wraps);
-        let mut size = last.max(ack).wrapping_sub(self.start_seq as u64);
-        if size != 0 {
-            size -= 1;
+        let size = last
+            .max(ack)
+            .wrapping_sub(self.start_seq as u64)
+            .saturating_sub(1);
+        if self.fin_cnt > 0 {
+            size.saturating_sub(1)
+        } else {
+            size
         }
-        if self.fin_cnt > 0 && size != 0 {
-            size -= 1;
-        }
-        size
     }
 
     /// Payload bytes sent but not acknowledged by the peer (the SYN's sequence number does
     /// not count; called only for connections without FIN).
-    fn unacked(&self) -> u64 {
+    pub(super) fn unacked(&self) -> u64 {
         let first_data = (self.start_seq as u64).wrapping_add(1);
         let acked = full(self.ack_seq, self.ack_wraps).max(first_data);
         full(self.last_seq, self.seq_wraps).saturating_sub(acked)
     }
 
     /// The peer acknowledged this side's FIN.
-    fn fin_acked(&self) -> bool {
-        self.fin_cnt > 0 && self.to_relative(self.ack_seq, self.ack_wraps) >= self.fin_seq
+    pub(super) fn fin_acked(&self) -> bool {
+        self.fin_cnt > 0 && self.rel(self.ack_seq, self.ack_wraps) >= self.fin_seq
     }
 
     fn is_clean(&self) -> bool {
         self.state == EndpointState::Established
-            || (self.state == EndpointState::Closed && self.prev_state == EndpointState::Established)
+            || (self.state == EndpointState::Closed
+                && self.prev_state == EndpointState::Established)
     }
 }
 
@@ -297,53 +224,24 @@ impl Seg {
     }
 }
 
-/// How a connection's entry should read, decided when it leaves the flow table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// A Kubeshark TCP error state, at the time of the event that caused it.
-    Error(TcpErrorState, i64),
-    /// Timed out with something incomplete (unacknowledged data, unfinished handshake).
-    Stale,
-}
-
-/// Why a flow left the table, as far as the reason text is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// Closed normally (both FINs acknowledged).
-    Closed,
-    /// Reset.
-    Reset,
-    /// Idle longer than the stream timeout (idle time, timeout), µs.
-    Timeout {
-        /// How long the flow had been idle when it was expired.
-        idle_us: i64,
-        /// The configured stream timeout.
-        timeout_us: i64,
-    },
-    /// The capture ended.
-    EndOfInput,
-    /// A new connection reused the 4-tuple.
-    Reused,
-}
-
 /// State of one TCP connection, fixed-size, no heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpConn {
-    ep: [Endpoint; 2],
+    pub(super) ep: [Endpoint; 2],
     history: History,
     analyzer: TcpAnalyzer,
     /// Pure SYNs from the originator.
-    syns: u16,
+    pub(super) syns: u16,
     /// tshark completeness bits.
     completeness: u8,
     is_partial: bool,
     /// Bit 1 originator, bit 2 responder (Zeek's `first_packet_seen`).
     first_seen: u8,
     /// The originator ACKed after the responder's SYN-ACK.
-    handshake_acked: bool,
-    first_syn_us: i64,
+    pub(super) handshake_acked: bool,
+    pub(super) first_syn_us: i64,
     last_syn_us: i64,
-    synack_us: i64,
+    pub(super) synack_us: i64,
     /// Zeek's attempt timer start: the originator's first SYN from an inactive state (0 = none).
     attempt_us: i64,
     rtt_us: i64,
@@ -415,7 +313,8 @@ impl TcpConn {
     /// Processes one segment, `from_orig` telling its direction.
     pub fn on_segment(&mut self, from_orig: bool, seg: &TcpSegment<'_>, ts_us: i64) {
         let first = self.first_seen == 0;
-        self.completeness = completeness_update(self.completeness, seg.flags, seg.payload_len, first);
+        self.completeness =
+            completeness_update(self.completeness, seg.flags, seg.payload_len, first);
         let flags = self.analyzer.on_segment(from_orig, seg, ts_us);
         if self.first_loss_us == 0 && is_loss(flags) {
             self.first_loss_us = ts_us;
@@ -497,9 +396,13 @@ impl TcpConn {
             self.ack_received(p, rel_ack);
         }
         if len > 0 && s.captured && !s.has(RST) && !underflow {
-            let rel_data = if s.has(SYN) { rel_seq.wrapping_add(1) } else { rel_seq };
+            let rel_data = if s.has(SYN) {
+                rel_seq.wrapping_add(1)
+            } else {
+                rel_seq
+            };
             let ep = &mut self.ep[e];
-            let acked = ep.to_relative(ep.ack_seq, ep.ack_wraps);
+            let acked = ep.rel(ep.ack_seq, ep.ack_wraps);
             ep.reassembly.data(rel_data, len, acked);
         }
         if do_close {
@@ -636,7 +539,9 @@ impl TcpConn {
     fn update_last_seq(&mut self, e: usize, is_orig: bool, seq_past: u32, s: &Seg) {
         let ep = &mut self.ep[e];
         let delta = seq_delta(seq_past, ep.last_seq);
-        if (s.has(SYN) || s.has(RST)) && !(-TOO_LARGE_SEQ_DELTA..=TOO_LARGE_SEQ_DELTA).contains(&delta) {
+        if (s.has(SYN) || s.has(RST))
+            && !(-TOO_LARGE_SEQ_DELTA..=TOO_LARGE_SEQ_DELTA).contains(&delta)
+        {
             // Zeek does not trust such jumps.
         } else if s.has(FIN) && ep.last_seq == ep.start().wrapping_add(1) {
             ep.update_last_seq(seq_past);
@@ -650,7 +555,14 @@ impl TcpConn {
     }
 
     /// Zeek's `UpdateStateMachine`; returns whether this side's close is to be recorded.
-    fn update_state_machine(&mut self, e: usize, p: usize, is_orig: bool, s: &Seg, ts_us: i64) -> bool {
+    fn update_state_machine(
+        &mut self,
+        e: usize,
+        p: usize,
+        is_orig: bool,
+        s: &Seg,
+        ts_us: i64,
+    ) -> bool {
         match self.ep[e].state {
             EndpointState::Inactive => self.update_inactive(e, p, is_orig, s, ts_us),
             EndpointState::SynSent | EndpointState::SynAckSent => self.update_syn_sent(e, s),
@@ -778,8 +690,6 @@ impl TcpConn {
         }
     }
 
-    // ----- results ---------------------------------------------------------------------------
-
     /// Zeek endpoint states, `[originator, responder]`.
     pub fn states(&self) -> [EndpointState; 2] {
         [self.ep[0].state, self.ep[1].state]
@@ -823,9 +733,12 @@ impl TcpConn {
         (self.rtt_us > 0).then_some(self.rtt_us)
     }
 
-    /// True once both FINs are acknowledged: the connection closed normally.
+    /// True once the connection closed normally: both sides sent FIN, and both FINs were
+    /// acknowledged or a RST ended the exchange (Zeek keeps such a connection `SF`).
     pub fn is_closed(&self) -> bool {
-        self.ep[0].fin_acked() && self.ep[1].fin_acked()
+        let [o, r] = &self.ep;
+        let both_fins = o.fin_cnt > 0 && r.fin_cnt > 0;
+        both_fins && ((o.fin_acked() && r.fin_acked()) || o.rst_cnt > 0 || r.rst_cnt > 0)
     }
 
     /// True once either side is in Zeek's RST state.
@@ -841,183 +754,9 @@ impl TcpConn {
             && r == EndpointState::Inactive;
         (attempting && self.attempt_us != 0).then_some(self.attempt_us)
     }
-
-    /// The error state the connection ends in, or whether it went stale, given how it ended.
-    pub fn verdict(&self, ending: Ending) -> Option<Verdict> {
-        use TcpErrorState as K;
-        let [o, r] = &self.ep;
-        if let Some(v) = self.reset_verdict() {
-            return Some(v);
-        }
-        if self.syns > 0 && r.state == EndpointState::Inactive {
-            return Some(Verdict::Error(K::SynSent, self.first_syn_us));
-        }
-        let fins = (o.fin_cnt > 0, r.fin_cnt > 0);
-        match fins {
-            (true, true) if !self.is_closed() => {
-                Some(Verdict::Error(K::LastAck, o.first_fin_us.max(r.first_fin_us)))
-            }
-            (true, true) => None,
-            (true, false) => Some(Verdict::Error(K::CloseWait, o.first_fin_us)),
-            (false, true) => Some(Verdict::Error(K::CloseWait, r.first_fin_us)),
-            (false, false) => {
-                let stale = matches!(ending, Ending::Timeout { .. }) && self.incomplete();
-                stale.then_some(Verdict::Stale)
-            }
-        }
-    }
-
-    fn reset_verdict(&self) -> Option<Verdict> {
-        use TcpErrorState as K;
-        if !self.is_reset() {
-            return None;
-        }
-        let v = match self.conn_state() {
-            "REJ" => Verdict::Error(K::SynSent, self.reset_side().1),
-            "RSTOS0" => Verdict::Error(K::SynSent, self.first_syn_us),
-            _ => Verdict::Error(K::Reset, self.reset_side().1),
-        };
-        Some(v)
-    }
-
-    /// Which side reset the connection (true = originator) and when: the side in RST state,
-    /// the earlier one when both are.
-    fn reset_side(&self) -> (bool, i64) {
-        let [o, r] = &self.ep;
-        let o_reset = o.state == EndpointState::Reset;
-        let r_reset = r.state == EndpointState::Reset;
-        if o_reset && (!r_reset || o.first_rst_us <= r.first_rst_us) {
-            (true, o.first_rst_us)
-        } else {
-            (false, r.first_rst_us)
-        }
-    }
-
-    fn handshake_incomplete(&self) -> bool {
-        self.syns > 0 && self.synack_us != 0 && !self.handshake_acked
-    }
-
-    fn incomplete(&self) -> bool {
-        self.handshake_incomplete() || self.ep.iter().any(|e| e.unacked() > 0)
-    }
-
-    /// Writes the error reason (or what made the stream stale) in words.
-    pub fn write_reason(
-        &self,
-        verdict: Verdict,
-        ending: Ending,
-        endpoints: (SocketAddr, SocketAddr),
-        out: &mut String,
-    ) {
-        use TcpErrorState as K;
-        out.clear();
-        let (orig, resp) = endpoints;
-        let [o, r] = &self.ep;
-        let side = |is_orig: bool| {
-            if is_orig {
-                ("originator", orig)
-            } else {
-                ("responder", resp)
-            }
-        };
-        let _ = match verdict {
-            Verdict::Error(K::SynSent, _) => self.write_syn_sent(ending, out),
-            Verdict::Error(K::Reset, _) => {
-                let by_orig = self.reset_side().0;
-                let (by, addr) = side(by_orig);
-                let (a, b) = self.sizes();
-                let (own, other) = if by_orig { (o, r) } else { (r, o) };
-                let after = if own.fin_cnt > 0 {
-                    " following its own FIN"
-                } else if other.fin_cnt > 0 {
-                    " following the peer's FIN"
-                } else {
-                    ""
-                };
-                write!(out, "reset by {by} {addr} after {} bytes{after}", a + b)
-            }
-            Verdict::Error(K::CloseWait, _) => {
-                let (who, addr) = side(o.fin_cnt > 0);
-                let (other, other_addr) = side(o.fin_cnt == 0);
-                write!(out, "FIN from {who} {addr}, none from {other} {other_addr}")
-                    .and_then(|()| write_ending(ending, out))
-            }
-            Verdict::Error(K::LastAck, _) => {
-                let (who, _) = side(!o.fin_acked());
-                write!(out, "both sides sent FIN; final ACK of the {who}'s FIN missing")
-                    .and_then(|()| write_ending(ending, out))
-            }
-            Verdict::Stale => self.write_stale(ending, endpoints, out),
-        };
-    }
-
-    fn write_syn_sent(&self, ending: Ending, out: &mut String) -> std::fmt::Result {
-        let n = self.syns;
-        let plural = if n == 1 { "" } else { "s" };
-        match self.conn_state() {
-            "REJ" => write!(out, "connection refused: RST from responder after {n} SYN{plural}"),
-            "RSTOS0" => write!(out, "no SYN-ACK to {n} SYN{plural}; originator aborted with RST"),
-            _ => {
-                write!(out, "no SYN-ACK to {n} SYN{plural}")?;
-                write_ending(ending, out)
-            }
-        }
-    }
-
-    fn write_stale(&self, ending: Ending, (orig, resp): (SocketAddr, SocketAddr), out: &mut String) -> std::fmt::Result {
-        let mut sep = "";
-        if self.handshake_incomplete() {
-            out.push_str("handshake incomplete: no ACK after SYN-ACK");
-            sep = "; ";
-        }
-        for (ep, peer, addr, peer_addr) in [(&self.ep[0], &self.ep[1], orig, resp), (&self.ep[1], &self.ep[0], resp, orig)] {
-            let n = ep.unacked();
-            if n == 0 {
-                continue;
-            }
-            if peer.state == EndpointState::Inactive {
-                write!(out, "{sep}{n} bytes from {addr}, nothing seen from {peer_addr}")?;
-            } else {
-                write!(out, "{sep}{n} bytes from {addr} unacknowledged")?;
-            }
-            sep = "; ";
-        }
-        if let Ending::Timeout { idle_us, .. } = ending {
-            write!(out, "{sep}idle {:.1} s", idle_us as f64 / 1e6)?;
-        }
-        Ok(())
-    }
 }
 
-/// The end of a reason text: how the flow ended.
-fn write_ending(ending: Ending, out: &mut String) -> std::fmt::Result {
-    match ending {
-        Ending::Timeout { timeout_us, .. } => {
-            write!(out, "; stream timed out after {} s", fmt_secs(timeout_us))
-        }
-        Ending::EndOfInput => write!(out, "; capture ended"),
-        Ending::Reused => write!(out, "; port reused by a new connection"),
-        Ending::Closed | Ending::Reset => Ok(()),
-    }
-}
-
-/// Seconds without a trailing `.0` for whole numbers.
-fn fmt_secs(us: i64) -> FmtSecs {
-    FmtSecs(us)
-}
-
-struct FmtSecs(i64);
-
-impl std::fmt::Display for FmtSecs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0 % 1_000_000 == 0 {
-            write!(f, "{}", self.0 / 1_000_000)
-        } else {
-            write!(f, "{:.1}", self.0 as f64 / 1e6)
-        }
-    }
-}
-
+/// True when tshark flagged the segment as a retransmission or a gap.
 fn is_loss(flags: SegmentFlags) -> bool {
     flags.is_retransmission()
         || flags.intersects(SegmentFlags::LOST_SEGMENT | SegmentFlags::ACK_LOST_SEGMENT)

@@ -1,0 +1,198 @@
+//! `faultline query` and `faultline kfl check`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
+use clap::{Args, Subcommand, ValueEnum};
+use faultline_engine::{EntryQuery, Order, query_entries};
+use faultline_schemas::entry_col as c;
+
+/// Output formats of `faultline query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// An aligned table of the list columns (time, protocol, endpoints, summary, error).
+    Table,
+    /// One JSON object per line, every column.
+    Json,
+    /// CSV with a header, every flat column.
+    Csv,
+}
+
+/// Arguments of `faultline query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The KFL filter, e.g. `error or icmp`; empty matches everything.
+    pub kfl: String,
+    /// Data directory of the Parquet store.
+    #[arg(long, default_value_os_t = crate::default_data_dir())]
+    pub data: PathBuf,
+    /// Only entries at or after this time (RFC 3339, or `YYYY-MM-DD[ HH:MM[:SS]]` in UTC).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only entries before this time.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// At most this many entries (`limit(n)` in the query also applies; the smaller wins).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Newest first.
+    #[arg(long)]
+    pub desc: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `faultline kfl ...`
+#[derive(Debug, Subcommand)]
+pub enum KflCommand {
+    /// Parse and check a query; print its tree, warnings and equivalent SQL.
+    Check {
+        /// The KFL text.
+        kfl: String,
+    },
+}
+
+/// Parses a time bound to µs since the epoch.
+fn parse_time(s: &str) -> anyhow::Result<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_micros());
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
+            return Ok(t.and_utc().timestamp_micros());
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros()).unwrap_or_default());
+    }
+    bail!("cannot read time `{s}`: use RFC 3339 (2024-01-01T10:00:00Z) or `YYYY-MM-DD[ HH:MM[:SS]]` (UTC)")
+}
+
+/// Runs `faultline query`.
+pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let compiled = match faultline_kfl::compile(&args.kfl) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}", e.render(&args.kfl));
+            return Ok(ExitCode::from(2));
+        }
+    };
+    for w in &compiled.warnings {
+        eprintln!("{}", w.render(&args.kfl));
+    }
+    let kfl_limit = compiled.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let limit = match (args.limit, kfl_limit) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let query = EntryQuery {
+        filter: Some(compiled.expr),
+        from_us: args.from.as_deref().map(parse_time).transpose()?,
+        to_us: args.to.as_deref().map(parse_time).transpose()?,
+        limit,
+        order: if args.desc { Order::Descending } else { Order::Ascending },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let batches = runtime
+        .block_on(query_entries(&args.data, &query))
+        .with_context(|| format!("querying {}", args.data.display()))?;
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    print_batches(&batches, args.format)?;
+    eprintln!("{rows} entries");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The list view's columns.
+const TABLE_COLUMNS: [&str; 10] = [
+    c::TIMESTAMP,
+    c::KIND,
+    c::PROTOCOL_ABBR,
+    c::SRC_IP,
+    c::SRC_PORT,
+    c::DST_IP,
+    c::DST_PORT,
+    c::SUMMARY,
+    c::ERROR_TYPE,
+    c::ERROR_REASON,
+];
+
+fn print_batches(batches: &[RecordBatch], format: Format) -> anyhow::Result<()> {
+    let stdout = std::io::stdout().lock();
+    match format {
+        Format::Table => {
+            let projected: Vec<RecordBatch> = batches
+                .iter()
+                .map(|b| {
+                    let idx: Vec<usize> = TABLE_COLUMNS.iter().filter_map(|n| b.schema().index_of(n).ok()).collect();
+                    b.project(&idx)
+                })
+                .collect::<Result<_, _>>()?;
+            println!("{}", arrow::util::pretty::pretty_format_batches(&projected)?);
+        }
+        Format::Json => {
+            let mut w = arrow::json::LineDelimitedWriter::new(stdout);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+        Format::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(stdout);
+            for b in batches {
+                let flat: Vec<usize> = b
+                    .schema()
+                    .fields()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| !matches!(f.data_type(), DataType::Map(..) | DataType::Struct(_) | DataType::List(_)))
+                    .map(|(i, _)| i)
+                    .collect();
+                w.write(&b.project(&flat)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `faultline kfl ...`.
+pub fn run_kfl(cmd: KflCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        KflCommand::Check { kfl } => {
+            let checked = match faultline_kfl::check(&kfl) {
+                Ok(q) => q,
+                Err(e) => {
+                    eprintln!("{}", e.render(&kfl));
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            println!("tree:\n{:#?}", checked.filter);
+            for w in &checked.warnings {
+                println!("{}", w.render(&kfl));
+            }
+            if let Some(n) = checked.limit {
+                println!("limit: {n}");
+            }
+            println!("sql: SELECT * FROM entries WHERE {}", checked.to_sql());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_formats() {
+        let t = 1_704_067_200_000_000; // 2024-01-01T00:00:00Z
+        assert_eq!(parse_time("2024-01-01T00:00:00Z").unwrap(), t);
+        assert_eq!(parse_time("2024-01-01").unwrap(), t);
+        assert_eq!(parse_time("2024-01-01 00:00").unwrap(), t);
+        assert_eq!(parse_time("2024-01-01 01:00:00").unwrap(), t + 3_600_000_000);
+        assert!(parse_time("yesterday").is_err());
+    }
+}

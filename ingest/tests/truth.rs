@@ -1,0 +1,154 @@
+//! End to end against the generator's truth file: every injected event yields exactly the entry
+//! the truth file names (kind, flow, TCP state, ICMP type/code and quoted tuple, loss counters,
+//! timestamp), and nothing else is reported.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type};
+use faultline_ingest::CaptureReader;
+use faultline_ingest::generate::{self, Config, TruthRecord};
+use faultline_ingest::pipeline::{Pipeline, PipelineConfig};
+use faultline_ingest::sink::MemorySink;
+use faultline_schemas::entry_col as c;
+
+/// Canonical text of one expected or produced entry, so the two sides compare as multisets.
+fn signature(
+    kind: &str,
+    ts: i64,
+    tuple: String,
+    state: Option<&str>,
+    icmp: Option<String>,
+    counters: Option<[u32; 7]>,
+) -> String {
+    format!("{kind} ts={ts} {tuple} state={state:?} icmp={icmp:?} counters={counters:?}")
+}
+
+fn endpoint(ip: &str, port: Option<u16>) -> String {
+    match port {
+        Some(p) => format!("{ip}:{p}"),
+        None => ip.to_owned(),
+    }
+}
+
+fn expected(r: &TruthRecord) -> String {
+    let f = &r.flow;
+    let tuple = format!(
+        "{} -> {}",
+        endpoint(&f.orig_ip.to_string(), f.orig_port),
+        endpoint(&f.resp_ip.to_string(), f.resp_port)
+    );
+    let icmp = r.icmp.map(|i| {
+        let q = i.quoted.map(|q| {
+            format!("{} {} -> {}", q.proto, endpoint(&q.src_ip.to_string(), q.src_port), endpoint(&q.dst_ip.to_string(), q.dst_port))
+        });
+        format!("v{} {}/{} quoted={q:?}", i.version, i.icmp_type, i.code)
+    });
+    let counters = (r.kind == "loss").then(|| {
+        let k = r.counters.unwrap_or_default();
+        [
+            k.retransmissions,
+            k.fast_retransmissions,
+            k.lost_segments,
+            k.ack_lost_segments,
+            k.dup_acks,
+            k.out_of_order,
+            k.zero_windows,
+        ]
+    });
+    let state = if r.kind == "tcp" { r.state.as_deref() } else { None };
+    signature(&r.kind, r.ts_us, tuple, state, icmp, counters)
+}
+
+fn produced(b: &RecordBatch) -> Vec<String> {
+    let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
+    let u16c = |n: &str| b.column_by_name(n).unwrap().as_primitive::<UInt16Type>().clone();
+    let u8c = |n: &str| b.column_by_name(n).unwrap().as_primitive::<UInt8Type>().clone();
+    let u32c = |n: &str| b.column_by_name(n).unwrap().as_primitive::<UInt32Type>().clone();
+    let opt16 = |a: &arrow::array::UInt16Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+    let ts = b.column_by_name(c::TIMESTAMP).unwrap().as_primitive::<TimestampMicrosecondType>().clone();
+    let (kind, msg) = (s(c::KIND), s(c::ERROR_MSG));
+    let (sip, dip, sp, dp) = (s(c::SRC_IP), s(c::DST_IP), u16c(c::SRC_PORT), u16c(c::DST_PORT));
+    let (iv, it, ic) = (u8c(c::ICMP_VERSION), u8c(c::ICMP_TYPE), u8c(c::ICMP_CODE));
+    let (qp, qs, qsp, qd, qdp) =
+        (u8c(c::QUOTED_PROTO), s(c::QUOTED_SRC_IP), u16c(c::QUOTED_SRC_PORT), s(c::QUOTED_DST_IP), u16c(c::QUOTED_DST_PORT));
+    let loss: Vec<_> = [
+        c::RETRANSMISSIONS,
+        c::FAST_RETRANSMISSIONS,
+        c::LOST_SEGMENTS,
+        c::ACK_LOST_SEGMENTS,
+        c::DUP_ACKS,
+        c::OUT_OF_ORDER,
+        c::ZERO_WINDOWS,
+    ]
+    .iter()
+    .map(|n| u32c(n))
+    .collect();
+    (0..b.num_rows())
+        .map(|i| {
+            let k = kind.value(i);
+            let tuple = format!("{} -> {}", endpoint(sip.value(i), opt16(&sp, i)), endpoint(dip.value(i), opt16(&dp, i)));
+            let icmp = (k == "icmp").then(|| {
+                let q = (!qp.is_null(i)).then(|| {
+                    format!("{} {} -> {}", qp.value(i), endpoint(qs.value(i), opt16(&qsp, i)), endpoint(qd.value(i), opt16(&qdp, i)))
+                });
+                format!("v{} {}/{} quoted={q:?}", iv.value(i), it.value(i), ic.value(i))
+            });
+            let counters = (k == "loss").then(|| std::array::from_fn(|j| loss[j].value(i)));
+            let state = (k == "tcp").then(|| msg.value(i));
+            signature(k, ts.value(i), tuple, state, icmp, counters)
+        })
+        .collect()
+}
+
+fn multiset(v: impl IntoIterator<Item = String>) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for s in v {
+        *m.entry(s).or_insert(0) += 1;
+    }
+    m
+}
+
+fn check(cfg: Config) {
+    let mut pcap = Vec::new();
+    let mut truth = Vec::new();
+    generate::write_capture(&cfg, &mut pcap, &mut truth).unwrap();
+    let records: Vec<TruthRecord> =
+        truth.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let reader = CaptureReader::from_read(Cursor::new(pcap), "truth.pcap").unwrap();
+    let mut p = Pipeline::new(PipelineConfig::default(), MemorySink::default());
+    p.ingest_reader(reader, Path::new("truth.pcap"), &mut |_| {});
+    let (sink, _) = p.finish().unwrap();
+    let ours = multiset(sink.entries.iter().flat_map(produced));
+    let want = multiset(records.iter().filter(|r| r.entry).map(expected));
+    let missing: Vec<_> = want.iter().filter(|(k, n)| ours.get(*k) != Some(n)).collect();
+    let extra: Vec<_> = ours.iter().filter(|(k, n)| want.get(*k) != Some(n)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "seed {}: {} expected entries, {} produced\nmissing or miscounted:\n{:#?}\nunexpected:\n{:#?}",
+        cfg.seed,
+        want.values().sum::<usize>(),
+        ours.values().sum::<usize>(),
+        missing,
+        extra
+    );
+    // Every kind of injected entry really occurs.
+    for kind in ["tcp", "timeout", "loss", "icmp"] {
+        assert!(want.keys().any(|k| k.starts_with(kind)), "no {kind} entry injected");
+    }
+}
+
+#[test]
+fn default_capture_matches_truth() {
+    check(Config::default());
+}
+
+#[test]
+fn other_seeds_match_truth() {
+    for seed in [2, 42] {
+        check(Config { seed, target_packets: 60_000, ..Config::default() });
+    }
+}
