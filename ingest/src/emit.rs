@@ -126,13 +126,13 @@ pub struct FlowView<'a> {
     pub start_us: i64,
     /// Last packet, µs.
     pub end_us: i64,
-    /// Zeek conn_state (TCP only).
+    /// Zeek conn_state (TCP and UDP).
     pub conn_state: Option<&'a str>,
-    /// Zeek history (TCP only).
+    /// Zeek history (TCP and UDP).
     pub history: Option<&'a str>,
     /// Kubeshark TCP error state, if the flow ended in one.
     pub tcp_error: Option<&'a str>,
-    /// `closed`, `reset`, `timeout` or `end-of-input`.
+    /// `closed`, `reset`, `timeout`, `end-of-input` or `reused`.
     pub end_reason: &'a str,
     /// tshark completeness bitmask (TCP only).
     pub completeness: Option<u8>,

@@ -16,7 +16,8 @@ pub fn to_sql(pred: &Pred) -> String {
     to_sql_ast(pred).to_string()
 }
 
-/// The sqlparser expression of a predicate.
+/// The sqlparser expression of a predicate. String literals in it hold their SQL text, quotes
+/// already doubled (see `string`).
 pub fn to_sql_ast(pred: &Pred) -> Expr {
     match pred {
         Pred::Const(Some(b)) => Expr::value(SqlValue::Boolean(*b)),
@@ -151,8 +152,12 @@ fn number(text: String) -> Expr {
     Expr::value(SqlValue::Number(text, false))
 }
 
+/// A string literal. sqlparser's `Display` leaves a quote alone when it follows a backslash or
+/// another quote (it guesses the text is already escaped), so `a\'b` and `a''b` would print
+/// unescaped and parse back as something else. With every quote doubled first, the guess is
+/// always "already escaped" and the text prints exactly as given.
 fn string(s: &str) -> Expr {
-    Expr::value(SqlValue::SingleQuotedString(s.to_string()))
+    Expr::value(SqlValue::SingleQuotedString(s.replace('\'', "''")))
 }
 
 fn call(name: &str, args: Vec<Expr>) -> Expr {
@@ -236,6 +241,21 @@ mod tests {
             sql("request.path.endsWith(\"x\")"),
             "ends_with(request_path, 'x')"
         );
+    }
+
+    #[test]
+    fn quotes_always_doubled() {
+        // KFL `"a\\'b''c'"` is the text a\'b''c' (only `\\` and `\"` are escapes).
+        let kfl = r#"summary == "a\\'b''c'""#;
+        assert_eq!(sql(kfl), r"summary = 'a\''b''''c'''");
+        let reparsed = sqlparser::parser::Parser::new(&sqlparser::dialect::GenericDialect {})
+            .try_with_sql(&sql(kfl))
+            .and_then(|mut p| p.parse_expr())
+            .unwrap();
+        // Parsed back, the literal is the original text.
+        let Expr::BinaryOp { right, .. } = reparsed else { panic!("{reparsed:?}") };
+        let Expr::Value(v) = *right else { panic!("{right:?}") };
+        assert_eq!(v.value, SqlValue::SingleQuotedString(r"a\'b''c'".to_string()));
     }
 
     #[test]

@@ -32,13 +32,13 @@ pub mod flow_col {
     pub const RESP_PORT: &str = "resp_port";
     /// Outer VLAN id.
     pub const VLAN: &str = "vlan";
-    /// Zeek `conn_state` (TCP only: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH).
+    /// Zeek `conn_state` (TCP: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH; UDP as Zeek derives it).
     pub const CONN_STATE: &str = "conn_state";
     /// Zeek-style `history` string.
     pub const HISTORY: &str = "history";
     /// Kubeshark TCP error state of the flow, if any.
     pub const TCP_ERROR: &str = "tcp_error";
-    /// Why the flow left the flow table: `closed`, `reset`, `timeout`, `end-of-input`.
+    /// Why the flow left the flow table: `closed`, `reset`, `timeout`, `end-of-input`, `reused`.
     pub const END_REASON: &str = "end_reason";
     /// tshark's `tcp.completeness` bitmask (SYN 1, SYN-ACK 2, ACK 4, DATA 8, FIN 16, RST 32).
     pub const COMPLETENESS: &str = "completeness";

@@ -25,16 +25,17 @@ struct Args {
     /// Use this capture instead of generating one.
     #[arg(long)]
     capture: Option<PathBuf>,
-    /// The faultline binary (default: the release build in the cargo target directory).
+    /// The faultline binary (default: the one built beside this harness).
     #[arg(long)]
     faultline: Option<PathBuf>,
 }
 
+/// The `faultline` binary built beside this harness (same target directory and profile).
 fn default_faultline() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("release/faultline")
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("faultline")))
+        .unwrap_or_else(|| PathBuf::from("faultline"))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

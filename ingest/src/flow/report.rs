@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-use faultline_schemas::{EntryKind, ErrorType};
+use faultline_schemas::{EntryKind, ErrorType, TcpErrorState};
 
 use super::community_id::CommunityId;
 use super::key::FlowKey;
@@ -119,6 +119,10 @@ impl Reporter {
 
     /// Emits what a flow leaving the table yields: for TCP its error (or stale) entry and its
     /// loss entry, then the flow record.
+    ///
+    /// A `SynSent` connection gets no loss entry: nothing but its own SYNs (or data nobody
+    /// answered) can have been resent, and its reason already counts the SYNs. Its flow record
+    /// still carries the counters.
     pub(super) fn retire(
         &mut self,
         key: &FlowKey,
@@ -130,16 +134,15 @@ impl Reporter {
         let ident = Ident::of(key, flow);
         let mut tcp_error = None;
         if let FlowKind::Tcp(c) = &flow.kind {
-            if let Some(v) = c.verdict(ending) {
-                tcp_error = self.verdict_entry(&ident, c, (v, ending), flow.last_us, stats, out);
+            let verdict = c.verdict(ending);
+            if let Some(v) = verdict {
+                let span = (flow.start_us, flow.last_us);
+                tcp_error = self.verdict_entry(&ident, c, (v, ending), span, stats, out);
             }
+            let syn_sent = matches!(verdict, Some(Verdict::Error(TcpErrorState::SynSent, _)));
             let loss = c.loss();
-            if loss.has_loss() {
-                let ts = if c.first_loss_us() != 0 {
-                    c.first_loss_us()
-                } else {
-                    flow.start_us
-                };
+            if loss.has_loss() && !syn_sent {
+                let ts = c.first_loss_us().unwrap_or(flow.start_us);
                 self.loss_entry(&ident, loss, ts, stats, out);
             }
         }
@@ -152,7 +155,7 @@ impl Reporter {
         ident: &Ident,
         conn: &TcpConn,
         (verdict, ending): (Verdict, Ending),
-        last_us: i64,
+        (start_us, last_us): (i64, i64),
         stats: &mut FlowStats,
         out: &mut impl Emit,
     ) -> Option<&'static str> {
@@ -160,6 +163,7 @@ impl Reporter {
         let (kind, error_type, msg, ts_us, state) = match verdict {
             Verdict::Error(state, ts) => {
                 let name = state.as_str();
+                let ts = ts.max(start_us);
                 (EntryKind::Tcp, ErrorType::Connection, name, ts, Some(name))
             }
             Verdict::Stale => (

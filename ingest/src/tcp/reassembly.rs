@@ -118,6 +118,10 @@ mod tests {
         let mut r = Reassembly::NEW;
         assert_eq!(r.ack(2, true), 0);
         let mut full = Reassembly::NEW;
-        assert_eq!(full.ack(2, false), 1, "the same ACK on a connection seen from its SYN");
+        assert_eq!(
+            full.ack(2, false),
+            1,
+            "the same ACK on a connection seen from its SYN"
+        );
     }
 }

@@ -17,6 +17,9 @@ use crate::decode::TcpSegment;
 use crate::decode::tcp_flags::{ACK, FIN, RST, SYN};
 use crate::emit::LossCounters;
 
+/// "Not seen yet" for the timestamps below (a capture may well start at time 0).
+pub(super) const NONE: i64 = i64::MIN;
+
 /// Zeek refuses sequence jumps larger than this in SYN and RST segments.
 const TOO_LARGE_SEQ_DELTA: i32 = 1_048_576;
 
@@ -76,7 +79,7 @@ pub(super) struct Endpoint {
     win0: ScaledCounter,
     gap: ScaledCounter,
     reassembly: Reassembly,
-    /// Time of this side's first FIN and first RST, µs (0 = none).
+    /// Time of this side's first FIN and first RST, µs ([`NONE`] until seen).
     pub(super) first_fin_us: i64,
     pub(super) first_rst_us: i64,
 }
@@ -101,8 +104,8 @@ impl Endpoint {
         win0: ScaledCounter::new(),
         gap: ScaledCounter::new(),
         reassembly: Reassembly::NEW,
-        first_fin_us: 0,
-        first_rst_us: 0,
+        first_fin_us: NONE,
+        first_rst_us: NONE,
     };
 
     fn set_state(&mut self, s: EndpointState) {
@@ -266,12 +269,12 @@ impl TcpConn {
             is_partial: false,
             first_seen: 0,
             handshake_acked: false,
-            first_syn_us: 0,
-            last_syn_us: 0,
-            synack_us: 0,
-            attempt_us: 0,
-            rtt_us: 0,
-            first_loss_us: 0,
+            first_syn_us: NONE,
+            last_syn_us: NONE,
+            synack_us: NONE,
+            attempt_us: NONE,
+            rtt_us: NONE,
+            first_loss_us: NONE,
         }
     }
 
@@ -316,7 +319,7 @@ impl TcpConn {
         self.completeness =
             completeness_update(self.completeness, seg.flags, seg.payload_len, first);
         let flags = self.analyzer.on_segment(from_orig, seg, ts_us);
-        if self.first_loss_us == 0 && is_loss(flags) {
+        if self.first_loss_us == NONE && is_loss(flags) {
             self.first_loss_us = ts_us;
         }
         let s = Seg {
@@ -336,18 +339,18 @@ impl TcpConn {
         let syn_ack = s.flags & (SYN | ACK);
         if from_orig && syn_ack == SYN {
             self.syns = self.syns.saturating_add(1);
-            if self.first_syn_us == 0 {
+            if self.first_syn_us == NONE {
                 self.first_syn_us = ts_us;
             }
             self.last_syn_us = ts_us;
-        } else if !from_orig && syn_ack == SYN | ACK && self.synack_us == 0 {
+        } else if !from_orig && syn_ack == SYN | ACK && self.synack_us == NONE {
             self.synack_us = ts_us;
-            if self.last_syn_us != 0 {
+            if self.last_syn_us != NONE {
                 self.rtt_us = ts_us - self.last_syn_us;
             }
-        } else if from_orig && syn_ack == ACK && self.synack_us != 0 && !self.handshake_acked {
+        } else if from_orig && syn_ack == ACK && self.synack_us != NONE && !self.handshake_acked {
             self.handshake_acked = true;
-            if self.rtt_us == 0 && self.last_syn_us == 0 {
+            if self.rtt_us == NONE && self.last_syn_us == NONE {
                 self.rtt_us = ts_us - self.synack_us;
             }
         }
@@ -370,7 +373,7 @@ impl TcpConn {
         }
         let seq_past = s.seq.wrapping_add(seg_len as u32);
         self.init_endpoint(e, s, seq_past);
-        let ep = self.ep[e];
+        let ep = &self.ep[e];
         let (rel_seq, underflow) = ep.relative(s.seq, ep.last_seq, ep.seq_wraps);
         self.update_history(e, is_orig, s, rel_seq, len);
         self.zero_window(e, p, is_orig, s);
@@ -378,14 +381,14 @@ impl TcpConn {
             let ep = &mut self.ep[e];
             ep.fin_cnt = ep.fin_cnt.saturating_add(1);
             ep.fin_seq = rel_seq.wrapping_add(seg_len as u64);
-            if ep.first_fin_us == 0 {
+            if ep.first_fin_us == NONE {
                 ep.first_fin_us = ts_us;
             }
         }
         if s.has(RST) {
             let ep = &mut self.ep[e];
             ep.rst_cnt = ep.rst_cnt.saturating_add(1);
-            if ep.first_rst_us == 0 {
+            if ep.first_rst_us == NONE {
                 ep.first_rst_us = ts_us;
             }
         }
@@ -582,7 +585,7 @@ impl TcpConn {
                     EndpointState::SynSent
                 };
                 self.ep[e].set_state(state);
-                if self.attempt_us == 0 {
+                if self.attempt_us == NONE {
                     self.attempt_us = ts_us;
                 }
             } else {
@@ -722,15 +725,15 @@ impl TcpConn {
         self.analyzer.counters()
     }
 
-    /// Time of the first segment tshark flagged as a retransmission or a gap, µs (0 = none).
-    pub fn first_loss_us(&self) -> i64 {
-        self.first_loss_us
+    /// Time of the first segment tshark flagged as a retransmission or a gap, µs.
+    pub fn first_loss_us(&self) -> Option<i64> {
+        (self.first_loss_us != NONE).then_some(self.first_loss_us)
     }
 
     /// Handshake round-trip time: most recent SYN to SYN-ACK, or SYN-ACK to the originator's
     /// ACK when the SYN was not seen.
     pub fn handshake_rtt_us(&self) -> Option<i64> {
-        (self.rtt_us > 0).then_some(self.rtt_us)
+        (self.rtt_us >= 0).then_some(self.rtt_us)
     }
 
     /// True once the connection closed normally: both sides sent FIN, and both FINs were
@@ -752,7 +755,7 @@ impl TcpConn {
         let [o, r] = self.states();
         let attempting = matches!(o, EndpointState::SynSent | EndpointState::SynAckSent)
             && r == EndpointState::Inactive;
-        (attempting && self.attempt_us != 0).then_some(self.attempt_us)
+        (attempting && self.attempt_us != NONE).then_some(self.attempt_us)
     }
 }
 

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use faultline_schemas::TcpErrorState;
 
-use super::state::{EndpointState, TcpConn};
+use super::state::{EndpointState, NONE, TcpConn};
 
 /// How a connection's entry should read, decided when it leaves the flow table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,7 @@ impl TcpConn {
     }
 
     fn handshake_incomplete(&self) -> bool {
-        self.syns > 0 && self.synack_us != 0 && !self.handshake_acked
+        self.syns > 0 && self.synack_us != NONE && !self.handshake_acked
     }
 
     fn incomplete(&self) -> bool {
