@@ -27,15 +27,23 @@ pub struct GenerateArgs {
 
 /// The truth file that goes with a capture path.
 pub fn truth_path(out: &Path) -> PathBuf {
-    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "capture".into());
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "capture".into());
     out.with_file_name(format!("{stem}.truth.jsonl"))
 }
 
 /// Writes a capture and its truth file; prints what was written.
 pub fn write(out: &Path, truth: &Path, seed: u64, packets: u64) -> anyhow::Result<()> {
-    let cfg = GenerateConfig { seed, target_packets: packets, ..GenerateConfig::default() };
+    let cfg = GenerateConfig {
+        seed,
+        target_packets: packets,
+        ..GenerateConfig::default()
+    };
     let pcap = File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let truth_file = File::create(truth).with_context(|| format!("creating {}", truth.display()))?;
+    let truth_file =
+        File::create(truth).with_context(|| format!("creating {}", truth.display()))?;
     let summary = generate::write_capture(&cfg, BufWriter::new(pcap), BufWriter::new(truth_file))
         .with_context(|| format!("writing {}", out.display()))?;
     eprintln!(

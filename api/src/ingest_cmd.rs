@@ -31,35 +31,63 @@ pub struct IngestArgs {
 
 /// Runs the command.
 pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
-    let inputs = if args.inputs.is_empty() { vec![demo_capture(&args.data)?] } else { args.inputs.clone() };
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating {}", args.data.display()))?;
+    let inputs = if args.inputs.is_empty() {
+        vec![demo_capture(&args.data)?]
+    } else {
+        args.inputs.clone()
+    };
     let files = expand_inputs(&inputs).context("listing inputs")?;
     if files.is_empty() {
         anyhow::bail!("no capture files found in {}", display_list(&inputs));
     }
-    let mut config = PipelineConfig { batch_rows: args.batch_rows.max(1), ..PipelineConfig::default() };
+    let mut config = PipelineConfig {
+        batch_rows: args.batch_rows.max(1),
+        ..PipelineConfig::default()
+    };
     config.flow.stream_timeout_us = seconds_to_us(args.stream_timeout)?;
     let sink = StoreSink::new(StoreConfig::new(&args.data))?;
     let mut pipeline = Pipeline::new(config, sink);
 
-    let total: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
     let bar = progress_bar(total);
     let started = std::time::Instant::now();
     let mut done_before = 0u64;
     for file in &files {
-        bar.set_message(file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-        let report = pipeline.ingest_file(file, &mut |bytes| bar.set_position(done_before + bytes))?;
+        bar.set_message(
+            file.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let report =
+            pipeline.ingest_file(file, &mut |bytes| bar.set_position(done_before + bytes))?;
         if let Some(e) = &report.error {
             bar.suspend(|| eprintln!("warning: {e}"));
         }
-        done_before += std::fs::metadata(file).map(|m| m.len()).unwrap_or(report.source.bytes);
+        done_before += std::fs::metadata(file)
+            .map(|m| m.len())
+            .unwrap_or(report.source.bytes);
         bar.set_position(done_before);
     }
     bar.finish_and_clear();
     let (sink, summary) = pipeline.finish()?;
     let (entries, flows) = sink.close()?;
-    print_summary(&summary, started.elapsed(), &args.data, entries.files + flows.files);
-    Ok(if summary.read_anything() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    print_summary(
+        &summary,
+        started.elapsed(),
+        &args.data,
+        entries.files + flows.files,
+    );
+    Ok(if summary.read_anything() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn seconds_to_us(s: f64) -> anyhow::Result<i64> {
@@ -80,13 +108,19 @@ fn demo_capture(data: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn display_list(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
-    let style = ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bytes_per_sec} {wide_bar} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = ProgressStyle::with_template(
+        "{spinner} {bytes}/{total_bytes} {bytes_per_sec} {wide_bar} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar
 }
@@ -96,9 +130,19 @@ fn print_summary(s: &IngestSummary, elapsed: std::time::Duration, data: &Path, p
     let undecodable = s.undecodable();
     let truncated: u64 = s.files.iter().map(|f| f.source.snapped).sum();
     let mut rows: Vec<(String, String)> = vec![
-        ("files".into(), format!("{} ({} damaged)", s.files.len(), s.damaged_files())),
+        (
+            "files".into(),
+            format!("{} ({} damaged)", s.files.len(), s.damaged_files()),
+        ),
         ("frames".into(), s.frames().to_string()),
-        ("IP packets".into(), format!("{} ({:.0} packets/s)", s.packets(), s.packets() as f64 / secs)),
+        (
+            "IP packets".into(),
+            format!(
+                "{} ({:.0} packets/s)",
+                s.packets(),
+                s.packets() as f64 / secs
+            ),
+        ),
         ("flows".into(), s.batches.flows.to_string()),
         ("entries".into(), s.batches.entries().to_string()),
     ];
@@ -118,7 +162,10 @@ fn print_summary(s: &IngestSummary, elapsed: std::time::Duration, data: &Path, p
         ),
     ));
     rows.push(("truncated records (snaplen)".into(), truncated.to_string()));
-    rows.push(("parquet files".into(), format!("{parquet_files} under {}", data.display())));
+    rows.push((
+        "parquet files".into(),
+        format!("{parquet_files} under {}", data.display()),
+    ));
     rows.push(("elapsed".into(), format!("{secs:.2} s")));
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in rows {
@@ -126,7 +173,10 @@ fn print_summary(s: &IngestSummary, elapsed: std::time::Duration, data: &Path, p
     }
     for f in s.files.iter().filter(|f| f.error.is_some()) {
         if let Some(e) = &f.error {
-            println!("damaged: {e} (kept {} frames before the damage)", f.source.frames);
+            println!(
+                "damaged: {e} (kept {} frames before the damage)",
+                f.source.frames
+            );
         }
     }
 }

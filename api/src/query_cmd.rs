@@ -67,9 +67,14 @@ fn parse_time(s: &str) -> anyhow::Result<i64> {
         }
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros()).unwrap_or_default());
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_micros())
+            .unwrap_or_default());
     }
-    bail!("cannot read time `{s}`: use RFC 3339 (2024-01-01T10:00:00Z) or `YYYY-MM-DD[ HH:MM[:SS]]` (UTC)")
+    bail!(
+        "cannot read time `{s}`: use RFC 3339 (2024-01-01T10:00:00Z) or `YYYY-MM-DD[ HH:MM[:SS]]` (UTC)"
+    )
 }
 
 /// Runs `faultline query`.
@@ -84,7 +89,9 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     for w in &compiled.warnings {
         eprintln!("{}", w.render(&args.kfl));
     }
-    let kfl_limit = compiled.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let kfl_limit = compiled
+        .limit
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     let limit = match (args.limit, kfl_limit) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -94,9 +101,15 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
         from_us: args.from.as_deref().map(parse_time).transpose()?,
         to_us: args.to.as_deref().map(parse_time).transpose()?,
         limit,
-        order: if args.desc { Order::Descending } else { Order::Ascending },
+        order: if args.desc {
+            Order::Descending
+        } else {
+            Order::Ascending
+        },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let batches = runtime
         .block_on(query_entries(&args.data, &query))
         .with_context(|| format!("querying {}", args.data.display()))?;
@@ -127,11 +140,17 @@ fn print_batches(batches: &[RecordBatch], format: Format) -> anyhow::Result<()> 
             let projected: Vec<RecordBatch> = batches
                 .iter()
                 .map(|b| {
-                    let idx: Vec<usize> = TABLE_COLUMNS.iter().filter_map(|n| b.schema().index_of(n).ok()).collect();
+                    let idx: Vec<usize> = TABLE_COLUMNS
+                        .iter()
+                        .filter_map(|n| b.schema().index_of(n).ok())
+                        .collect();
                     b.project(&idx)
                 })
                 .collect::<Result<_, _>>()?;
-            println!("{}", arrow::util::pretty::pretty_format_batches(&projected)?);
+            println!(
+                "{}",
+                arrow::util::pretty::pretty_format_batches(&projected)?
+            );
         }
         Format::Json => {
             let mut w = arrow::json::LineDelimitedWriter::new(stdout);
@@ -141,14 +160,21 @@ fn print_batches(batches: &[RecordBatch], format: Format) -> anyhow::Result<()> 
             w.finish()?;
         }
         Format::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(stdout);
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(stdout);
             for b in batches {
                 let flat: Vec<usize> = b
                     .schema()
                     .fields()
                     .iter()
                     .enumerate()
-                    .filter(|(_, f)| !matches!(f.data_type(), DataType::Map(..) | DataType::Struct(_) | DataType::List(_)))
+                    .filter(|(_, f)| {
+                        !matches!(
+                            f.data_type(),
+                            DataType::Map(..) | DataType::Struct(_) | DataType::List(_)
+                        )
+                    })
                     .map(|(i, _)| i)
                     .collect();
                 w.write(&b.project(&flat)?)?;
@@ -192,7 +218,10 @@ mod tests {
         assert_eq!(parse_time("2024-01-01T00:00:00Z").unwrap(), t);
         assert_eq!(parse_time("2024-01-01").unwrap(), t);
         assert_eq!(parse_time("2024-01-01 00:00").unwrap(), t);
-        assert_eq!(parse_time("2024-01-01 01:00:00").unwrap(), t + 3_600_000_000);
+        assert_eq!(
+            parse_time("2024-01-01 01:00:00").unwrap(),
+            t + 3_600_000_000
+        );
         assert!(parse_time("yesterday").is_err());
     }
 }

@@ -15,7 +15,12 @@ impl StoreSink {
     /// Opens writers for both tables.
     pub fn new(config: StoreConfig) -> Result<Self, faultline_engine::EngineError> {
         Ok(Self {
-            entries: PartitionedWriter::new(config.clone(), "entries", entries_schema(), entry_col::TIMESTAMP)?,
+            entries: PartitionedWriter::new(
+                config.clone(),
+                "entries",
+                entries_schema(),
+                entry_col::TIMESTAMP,
+            )?,
             flows: PartitionedWriter::new(config, "flows", flows_schema(), flow_col::START)?,
         })
     }
@@ -27,7 +32,11 @@ impl StoreSink {
 }
 
 impl BatchSink for StoreSink {
-    fn write(&mut self, table: Table, batch: arrow::record_batch::RecordBatch) -> Result<(), SinkError> {
+    fn write(
+        &mut self,
+        table: Table,
+        batch: arrow::record_batch::RecordBatch,
+    ) -> Result<(), SinkError> {
         let writer = match table {
             Table::Entries => &mut self.entries,
             Table::Flows => &mut self.flows,

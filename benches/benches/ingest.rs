@@ -6,8 +6,8 @@ use std::io::Cursor;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use faultline_benches::generated_capture;
 use faultline::store_sink::StoreSink;
+use faultline_benches::generated_capture;
 use faultline_engine::StoreConfig;
 use faultline_ingest::pipeline::{Pipeline, PipelineConfig};
 use faultline_ingest::sink::MemorySink;

@@ -12,8 +12,15 @@ pub struct Capture {
 
 /// Generates a deterministic capture of about `packets` packets in memory.
 pub fn generated_capture(packets: u64, seed: u64) -> anyhow::Result<Capture> {
-    let cfg = GenerateConfig { seed, target_packets: packets, ..GenerateConfig::default() };
+    let cfg = GenerateConfig {
+        seed,
+        target_packets: packets,
+        ..GenerateConfig::default()
+    };
     let mut bytes = Vec::new();
     let summary = generate::write_capture(&cfg, &mut bytes, std::io::sink())?;
-    Ok(Capture { bytes, packets: summary.packets })
+    Ok(Capture {
+        bytes,
+        packets: summary.packets,
+    })
 }

@@ -29,7 +29,10 @@ pub enum EngineError {
 
 impl EngineError {
     /// Wraps an I/O error with the operation and path it concerned.
-    pub fn io(op: &'static str, path: impl Into<std::path::PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub fn io(
+        op: &'static str,
+        path: impl Into<std::path::PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| EngineError::Io { op, path, source }
     }

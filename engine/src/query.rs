@@ -8,7 +8,9 @@ use std::sync::Arc;
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
@@ -58,18 +60,29 @@ pub fn register_entries(ctx: &SessionContext, data: &Path) -> Result<(), EngineE
     let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![("date".into(), DataType::Utf8), ("hour".into(), DataType::Utf8)]);
-    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(entries_schema());
+        .with_table_partition_cols(vec![
+            ("date".into(), DataType::Utf8),
+            ("hour".into(), DataType::Utf8),
+        ]);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(entries_schema());
     ctx.register_table("entries", Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }
 
 fn ts_lit(us: i64) -> Expr {
-    lit(ScalarValue::TimestampMicrosecond(Some(us), Some("UTC".into())))
+    lit(ScalarValue::TimestampMicrosecond(
+        Some(us),
+        Some("UTC".into()),
+    ))
 }
 
 fn date_of(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us).unwrap_or_default().format("%Y-%m-%d").to_string()
+    chrono::DateTime::from_timestamp_micros(us)
+        .unwrap_or_default()
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 /// Time bounds as predicates: on `timestamp`, and on the `date` partition so whole days are
@@ -98,7 +111,10 @@ pub async fn query_entries(data: &Path, q: &EntryQuery) -> Result<Vec<RecordBatc
     }
     let ts = col(entry_col::TIMESTAMP);
     let asc = q.order == Order::Ascending;
-    df = df.sort(vec![ts.sort(asc, false), col(entry_col::ID).sort(true, false)])?;
+    df = df.sort(vec![
+        ts.sort(asc, false),
+        col(entry_col::ID).sort(true, false),
+    ])?;
     if let Some(n) = q.limit {
         df = df.limit(0, Some(n))?;
     }

@@ -39,7 +39,12 @@ pub struct StoreConfig {
 impl StoreConfig {
     /// Defaults for a data directory: 128 Ki-row row groups, zstd level 3, 16 open hours.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), row_group_rows: 128 * 1024, zstd_level: 3, max_open_files: 16 }
+        Self {
+            root: root.into(),
+            row_group_rows: 128 * 1024,
+            zstd_level: 3,
+            max_open_files: 16,
+        }
     }
 
     fn writer_properties(&self) -> Result<WriterProperties, EngineError> {
@@ -147,7 +152,9 @@ impl PartitionedWriter {
             .column_by_name(&self.ts_column)
             .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
             .ok_or_else(|| EngineError::MissingTimestamp(self.ts_column.clone()))?;
-        Ok(arrow::compute::kernels::arity::unary(col, |t| t.div_euclid(HOUR_US)))
+        Ok(arrow::compute::kernels::arity::unary(col, |t| {
+            t.div_euclid(HOUR_US)
+        }))
     }
 
     fn write_hour(&mut self, hour: i64, batch: &RecordBatch) -> Result<(), EngineError> {
@@ -170,7 +177,11 @@ impl PartitionedWriter {
         if self.open.len() < self.config.max_open_files.max(1) {
             return Ok(());
         }
-        let oldest = self.open.iter().min_by_key(|(_, f)| f.last_use).map(|(h, _)| *h);
+        let oldest = self
+            .open
+            .iter()
+            .min_by_key(|(_, f)| f.last_use)
+            .map(|(h, _)| *h);
         match oldest {
             Some(h) => self.finish_hour(h),
             None => Ok(()),
@@ -185,14 +196,25 @@ impl PartitionedWriter {
         let tmp = dir.join(format!(".{name}.parquet.tmp"));
         let file = File::create(&tmp).map_err(EngineError::io("creating", &tmp))?;
         let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(self.props.clone()))?;
-        Ok(OpenFile { tmp, path, writer, last_use: 0 })
+        Ok(OpenFile {
+            tmp,
+            path,
+            writer,
+            last_use: 0,
+        })
     }
 
     fn finish_hour(&mut self, hour: i64) -> Result<(), EngineError> {
-        let Some(f) = self.open.remove(&hour) else { return Ok(()) };
+        let Some(f) = self.open.remove(&hour) else {
+            return Ok(());
+        };
         let file = f.writer.into_inner()?;
-        file.sync_all().map_err(EngineError::io("syncing", &f.tmp))?;
-        let bytes = file.metadata().map_err(EngineError::io("reading size of", &f.tmp))?.len();
+        file.sync_all()
+            .map_err(EngineError::io("syncing", &f.tmp))?;
+        let bytes = file
+            .metadata()
+            .map_err(EngineError::io("reading size of", &f.tmp))?
+            .len();
         std::fs::rename(&f.tmp, &f.path).map_err(EngineError::io("renaming", &f.tmp))?;
         self.stats.files += 1;
         self.stats.bytes += bytes;
@@ -246,7 +268,11 @@ mod tests {
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
-            Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
             Field::new("v", DataType::Utf8, false),
         ]))
     }
@@ -280,7 +306,8 @@ mod tests {
     #[test]
     fn splits_by_hour_and_renames_into_place() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = PartitionedWriter::new(StoreConfig::new(dir.path()), "t", schema(), "ts").unwrap();
+        let mut w =
+            PartitionedWriter::new(StoreConfig::new(dir.path()), "t", schema(), "ts").unwrap();
         // 2023-11-14 22:13:20 UTC and one hour later, interleaved.
         let t0 = 1_700_000_000_000_000;
         w.write(&batch(vec![t0, t0 + HOUR_US, t0 + 1])).unwrap();
@@ -290,12 +317,23 @@ mod tests {
         assert_eq!(stats.rows, 4);
         let files = parquet_files(&dir.path().join("t"));
         assert_eq!(files.len(), 2, "{files:?}");
-        assert!(files[0].to_string_lossy().contains("date=2023-11-14/hour=22/part-"));
-        assert!(files[1].to_string_lossy().contains("date=2023-11-14/hour=23/part-"));
+        assert!(
+            files[0]
+                .to_string_lossy()
+                .contains("date=2023-11-14/hour=22/part-")
+        );
+        assert!(
+            files[1]
+                .to_string_lossy()
+                .contains("date=2023-11-14/hour=23/part-")
+        );
         let rows: usize = files
             .iter()
             .map(|f| {
-                let r = ParquetRecordBatchReaderBuilder::try_new(File::open(f).unwrap()).unwrap().build().unwrap();
+                let r = ParquetRecordBatchReaderBuilder::try_new(File::open(f).unwrap())
+                    .unwrap()
+                    .build()
+                    .unwrap();
                 r.map(|b| b.unwrap().num_rows()).sum::<usize>()
             })
             .sum();
@@ -305,7 +343,8 @@ mod tests {
     #[test]
     fn dropping_without_close_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = PartitionedWriter::new(StoreConfig::new(dir.path()), "t", schema(), "ts").unwrap();
+        let mut w =
+            PartitionedWriter::new(StoreConfig::new(dir.path()), "t", schema(), "ts").unwrap();
         w.write(&batch(vec![0])).unwrap();
         drop(w);
         assert!(parquet_files(&dir.path().join("t")).is_empty());
@@ -327,7 +366,11 @@ mod tests {
     #[test]
     fn missing_timestamp_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = PartitionedWriter::new(StoreConfig::new(dir.path()), "t", schema(), "nope").unwrap();
-        assert!(matches!(w.write(&batch(vec![0])), Err(EngineError::MissingTimestamp(_))));
+        let mut w =
+            PartitionedWriter::new(StoreConfig::new(dir.path()), "t", schema(), "nope").unwrap();
+        assert!(matches!(
+            w.write(&batch(vec![0])),
+            Err(EngineError::MissingTimestamp(_))
+        ));
     }
 }

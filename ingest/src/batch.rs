@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt8Builder, UInt16Builder,
-    UInt32Builder, UInt64Builder, new_null_array,
+    ArrayRef, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt8Builder,
+    UInt16Builder, UInt32Builder, UInt64Builder, new_null_array,
 };
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
@@ -29,10 +29,12 @@ fn assemble(schema: &SchemaRef, rows: usize, mut cols: Columns) -> Result<Record
     let arrays = schema
         .fields()
         .iter()
-        .map(|f| match cols.iter().position(|(n, _)| *n == f.name().as_str()) {
-            Some(i) => cols.swap_remove(i).1,
-            None => new_null_array(f.data_type(), rows),
-        })
+        .map(
+            |f| match cols.iter().position(|(n, _)| *n == f.name().as_str()) {
+                Some(i) => cols.swap_remove(i).1,
+                None => new_null_array(f.data_type(), rows),
+            },
+        )
         .collect();
     RecordBatch::try_new(schema.clone(), arrays)
 }
@@ -223,14 +225,16 @@ impl EntryBuilders {
         self.transport.append_value(transport_name(e.proto));
         self.ip_version.append_value(ip_version(e.src.0));
         self.flow_id.append_option(e.flow.map(|f| f.flow_id));
-        self.community_id.append_option(e.flow.map(|f| f.community_id));
+        self.community_id
+            .append_option(e.flow.map(|f| f.community_id));
         append_ip(&mut self.src_ip, e.src.0);
         self.src_port.append_option(e.src.1);
         append_ip(&mut self.dst_ip, e.dst.0);
         self.dst_port.append_option(e.dst.1);
         self.vlan.append_option(e.vlan);
         self.summary.append_value(e.summary);
-        self.error_type.append_option(e.error.map(|x| x.error_type.as_str()));
+        self.error_type
+            .append_option(e.error.map(|x| x.error_type.as_str()));
         self.error_msg.append_option(e.error.map(|x| x.msg));
         self.error_reason.append_option(e.error.map(|x| x.reason));
         self.icmp_version.append_option(e.icmp.map(|i| i.version));
@@ -320,7 +324,8 @@ impl FlowBuilders {
         fc::RESP_BYTES,
         fc::RESP_IP_BYTES,
     ];
-    const ICMP_NAMES: [&'static str; 3] = [fc::ECHO_REQUESTS, fc::ECHO_REPLIES, fc::NEIGHBOR_DISCOVERY];
+    const ICMP_NAMES: [&'static str; 3] =
+        [fc::ECHO_REQUESTS, fc::ECHO_REPLIES, fc::NEIGHBOR_DISCOVERY];
 
     fn new(cap: usize) -> Self {
         let s = || StringBuilder::with_capacity(cap, cap * 8);
@@ -358,7 +363,8 @@ impl FlowBuilders {
         self.community_id.append_value(id.community_id);
         self.start.append_value(f.start_us);
         self.end.append_value(f.end_us);
-        self.duration.append_value(f.end_us.saturating_sub(f.start_us));
+        self.duration
+            .append_value(f.end_us.saturating_sub(f.start_us));
         self.transport.append_value(transport_name(id.proto));
         self.ip_version.append_value(ip_version(id.orig.0));
         append_ip(&mut self.orig_ip, id.orig.0);
@@ -384,7 +390,11 @@ impl FlowBuilders {
         }
         self.loss.append(Some(&f.loss));
         self.rtt.append_option(f.handshake_rtt_us);
-        for (b, v) in self.icmp.iter_mut().zip([f.echo_requests, f.echo_replies, f.neighbor_discovery]) {
+        for (b, v) in
+            self.icmp
+                .iter_mut()
+                .zip([f.echo_requests, f.echo_replies, f.neighbor_discovery])
+        {
             b.append_value(v);
         }
         self.source.append_option(source);
@@ -476,7 +486,9 @@ pub fn mix64(mut z: u64) -> u64 {
 
 /// FNV-1a over bytes, used to seed ids from a source name.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl<S: BatchSink> Batcher<S> {
@@ -569,7 +581,10 @@ impl<S: BatchSink> Emit for Batcher<S> {
         let id = mix64(self.id_seed ^ mix64(self.seq));
         self.seq += 1;
         self.entries.append(id, self.source.as_deref(), e);
-        let k = faultline_schemas::EntryKind::ALL.iter().position(|k| *k == e.kind).unwrap_or(0);
+        let k = faultline_schemas::EntryKind::ALL
+            .iter()
+            .position(|k| *k == e.kind)
+            .unwrap_or(0);
         self.stats.entries_by_kind[k] += 1;
         if self.entries.rows >= self.rows_per_batch {
             self.flush_entries();
@@ -616,7 +631,11 @@ mod tests {
             proto: 6,
             vlan: id.vlan,
             summary: "Reset",
-            error: Some(ErrorView { error_type: ErrorType::Connection, msg: "Reset", reason: "reset by responder" }),
+            error: Some(ErrorView {
+                error_type: ErrorType::Connection,
+                msg: "Reset",
+                reason: "reset by responder",
+            }),
             icmp: None,
             loss: None,
             capture_drops: None,
@@ -656,13 +675,22 @@ mod tests {
         let batch = &sink.entries[1];
         assert_eq!(batch.schema(), entries_schema());
         assert_eq!(batch.num_rows(), 2);
-        let abbr = batch.column_by_name(ec::PROTOCOL_ABBR).unwrap().as_string::<i32>();
+        let abbr = batch
+            .column_by_name(ec::PROTOCOL_ABBR)
+            .unwrap()
+            .as_string::<i32>();
         assert_eq!(abbr.value(0), "TCP");
         assert_eq!(abbr.value(1), "ICMPv4");
-        let qport = batch.column_by_name(ec::QUOTED_SRC_PORT).unwrap().as_primitive::<UInt16Type>();
+        let qport = batch
+            .column_by_name(ec::QUOTED_SRC_PORT)
+            .unwrap()
+            .as_primitive::<UInt16Type>();
         assert!(qport.is_null(0));
         assert_eq!(qport.value(1), 53);
-        let ids = sink.entries[0].column_by_name(ec::ID).unwrap().as_primitive::<arrow::datatypes::UInt64Type>();
+        let ids = sink.entries[0]
+            .column_by_name(ec::ID)
+            .unwrap()
+            .as_primitive::<arrow::datatypes::UInt64Type>();
         assert_ne!(ids.value(0), ids.value(1));
     }
 
@@ -689,7 +717,11 @@ mod tests {
             tcp_error: None,
             end_reason: "closed",
             completeness: Some(31),
-            orig: DirCounts { pkts: 5, bytes: 100, ip_bytes: 300 },
+            orig: DirCounts {
+                pkts: 5,
+                bytes: 100,
+                ip_bytes: 300,
+            },
             resp: DirCounts::default(),
             loss: LossCounters::default(),
             handshake_rtt_us: Some(3),
@@ -700,7 +732,10 @@ mod tests {
         let sink = b.finish().unwrap();
         let batch = &sink.flows[0];
         assert_eq!(batch.schema(), flows_schema());
-        let d = batch.column_by_name(fc::DURATION_US).unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+        let d = batch
+            .column_by_name(fc::DURATION_US)
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
         assert_eq!(d.value(0), 15);
     }
 }

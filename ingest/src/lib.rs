@@ -11,8 +11,8 @@ pub mod emit;
 pub mod flow;
 pub mod generate;
 pub mod icmp;
-pub mod sink;
 pub mod pipeline;
+pub mod sink;
 pub mod source;
 pub mod tcp;
 

@@ -21,7 +21,10 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { flow: FlowConfig::default(), batch_rows: DEFAULT_BATCH_ROWS }
+        Self {
+            flow: FlowConfig::default(),
+            batch_rows: DEFAULT_BATCH_ROWS,
+        }
     }
 }
 
@@ -88,12 +91,14 @@ impl IngestSummary {
 
     /// Undecodable frames over all files.
     pub fn undecodable(&self) -> UndecodableCounts {
-        self.files.iter().fold(UndecodableCounts::default(), |mut a, f| {
-            a.unsupported_link += f.undecodable.unsupported_link;
-            a.not_ip += f.undecodable.not_ip;
-            a.malformed += f.undecodable.malformed;
-            a
-        })
+        self.files
+            .iter()
+            .fold(UndecodableCounts::default(), |mut a, f| {
+                a.unsupported_link += f.undecodable.unsupported_link;
+                a.not_ip += f.undecodable.not_ip;
+                a.malformed += f.undecodable.malformed;
+                a
+            })
     }
 
     /// Files that stopped early because of damage or could not be read.
@@ -129,12 +134,20 @@ impl<S: BatchSink> Pipeline<S> {
     /// A pipeline writing to `sink`.
     pub fn new(config: PipelineConfig, sink: S) -> Self {
         let batcher = Batcher::new(sink, config.batch_rows);
-        Self { config, batcher, files: Vec::new() }
+        Self {
+            config,
+            batcher,
+            files: Vec::new(),
+        }
     }
 
     /// Ingests one capture file. `progress` gets the captured bytes read so far, now and then.
     /// A damaged or unreadable file is recorded in its [`FileReport`], not returned as an error.
-    pub fn ingest_file(&mut self, path: &Path, progress: &mut dyn FnMut(u64)) -> Result<&FileReport, PipelineError> {
+    pub fn ingest_file(
+        &mut self,
+        path: &Path,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<&FileReport, PipelineError> {
         let report = match CaptureReader::open(path) {
             Ok(reader) => self.ingest_reader(reader, path, progress),
             Err(e) => FileReport {
@@ -153,7 +166,12 @@ impl<S: BatchSink> Pipeline<S> {
     }
 
     /// Ingests from an open reader (any `Read`, e.g. an upload); `path` labels the report.
-    pub fn ingest_reader(&mut self, mut reader: CaptureReader, path: &Path, progress: &mut dyn FnMut(u64)) -> FileReport {
+    pub fn ingest_reader(
+        &mut self,
+        mut reader: CaptureReader,
+        path: &Path,
+        progress: &mut dyn FnMut(u64),
+    ) -> FileReport {
         self.batcher.set_source(&file_label(path));
         let mut table = FlowTable::new(self.config.flow);
         let mut packets = 0u64;
@@ -183,7 +201,13 @@ impl<S: BatchSink> Pipeline<S> {
         }
         table.finish(&mut self.batcher);
         progress(reader.stats().bytes);
-        FileReport { path: path.to_owned(), source: reader.stats().clone(), packets, undecodable, error }
+        FileReport {
+            path: path.to_owned(),
+            source: reader.stats().clone(),
+            packets,
+            undecodable,
+            error,
+        }
     }
 
     /// Reports of the files ingested so far.
@@ -195,13 +219,21 @@ impl<S: BatchSink> Pipeline<S> {
     pub fn finish(self) -> Result<(S, IngestSummary), PipelineError> {
         let batches = *self.batcher.stats();
         let sink = self.batcher.finish()?;
-        Ok((sink, IngestSummary { files: self.files, batches }))
+        Ok((
+            sink,
+            IngestSummary {
+                files: self.files,
+                batches,
+            },
+        ))
     }
 }
 
 /// The label stored in `capture_source`: the file name without directories.
 fn file_label(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 /// Expands files and directories (recursively) into capture files, sorted by path within each
@@ -220,7 +252,9 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -233,9 +267,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 fn is_capture_name(p: &Path) -> bool {
-    let name = p.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
-    [".pcap", ".pcapng", ".cap", ".dmp"].iter().any(|ext| name.ends_with(ext))
+    [".pcap", ".pcapng", ".cap", ".dmp"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 #[cfg(test)]
@@ -259,7 +298,10 @@ mod tests {
             std::fs::write(dir.path().join(n), b"").unwrap();
         }
         let got = expand_inputs(&[dir.path().to_owned()]).unwrap();
-        let names: Vec<_> = got.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
+        let names: Vec<_> = got
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap())
+            .collect();
         assert_eq!(names, ["a.pcapng", "b.pcap"]);
     }
 }

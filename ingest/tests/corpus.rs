@@ -1,5 +1,7 @@
 //! Robustness: tcpdump's 830 test captures (truncated, malformed, fuzz-found) go through the
-//! reader and the decoder without a panic or a hang (`FAULTLINE_CORPUS` overrides the folder).
+//! reader and the decoder, then through the whole pipeline (flow table, classifiers, batcher),
+//! without a panic or a hang, with undecodable frames counted (`FAULTLINE_CORPUS` overrides the
+//! folder).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -7,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use faultline_ingest::pipeline::{Pipeline, PipelineConfig};
+use faultline_ingest::sink::MemorySink;
 use faultline_ingest::{CaptureReader, decode};
 
 /// Longest time one file may take before the test calls it a hang.
@@ -44,6 +48,8 @@ struct Summary {
     decode_errors: BTreeMap<String, u64>,
     reader_errors: BTreeMap<&'static str, u64>,
     files_with_reader_error: u64,
+    flows: u64,
+    entries: u64,
 }
 
 /// Reads and decodes one file, adding to the summary.
@@ -57,6 +63,7 @@ fn run_file(path: &Path, s: &mut Summary) {
         }
     };
     let mut errors = 0;
+    let (frames_before, undecodable_before) = (s.frames, s.decode_errors.values().sum::<u64>());
     while let Some(item) = reader.next_frame() {
         match item {
             Ok(frame) => {
@@ -82,6 +89,29 @@ fn run_file(path: &Path, s: &mut Summary) {
     assert!(errors <= 1, "{}: {errors} errors", path.display());
     s.files_with_reader_error += errors;
     assert_eq!(reader.stats().errors, errors);
+
+    // The same file through the whole pipeline: same frames, the same undecodable count, and
+    // one flow record per flow.
+    let mut pipeline = Pipeline::new(PipelineConfig::default(), MemorySink::default());
+    let report = pipeline.ingest_file(path, &mut |_| {}).unwrap();
+    assert_eq!(
+        report.source.frames,
+        s.frames - frames_before,
+        "{}",
+        path.display()
+    );
+    let undecodable = s.decode_errors.values().sum::<u64>() - undecodable_before;
+    assert_eq!(
+        report.undecodable.total(),
+        undecodable,
+        "{}",
+        path.display()
+    );
+    let (sink, summary) = pipeline.finish().unwrap();
+    let flow_rows: usize = sink.flows.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(flow_rows as u64, summary.batches.flows);
+    s.entries += summary.batches.entries();
+    s.flows += summary.batches.flows;
 }
 
 #[test]

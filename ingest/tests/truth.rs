@@ -43,7 +43,12 @@ fn expected(r: &TruthRecord) -> String {
     );
     let icmp = r.icmp.map(|i| {
         let q = i.quoted.map(|q| {
-            format!("{} {} -> {}", q.proto, endpoint(&q.src_ip.to_string(), q.src_port), endpoint(&q.dst_ip.to_string(), q.dst_port))
+            format!(
+                "{} {} -> {}",
+                q.proto,
+                endpoint(&q.src_ip.to_string(), q.src_port),
+                endpoint(&q.dst_ip.to_string(), q.dst_port)
+            )
         });
         format!("v{} {}/{} quoted={q:?}", i.version, i.icmp_type, i.code)
     });
@@ -59,22 +64,55 @@ fn expected(r: &TruthRecord) -> String {
             k.zero_windows,
         ]
     });
-    let state = if r.kind == "tcp" { r.state.as_deref() } else { None };
+    let state = if r.kind == "tcp" {
+        r.state.as_deref()
+    } else {
+        None
+    };
     signature(&r.kind, r.ts_us, tuple, state, icmp, counters)
 }
 
 fn produced(b: &RecordBatch) -> Vec<String> {
     let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
-    let u16c = |n: &str| b.column_by_name(n).unwrap().as_primitive::<UInt16Type>().clone();
-    let u8c = |n: &str| b.column_by_name(n).unwrap().as_primitive::<UInt8Type>().clone();
-    let u32c = |n: &str| b.column_by_name(n).unwrap().as_primitive::<UInt32Type>().clone();
+    let u16c = |n: &str| {
+        b.column_by_name(n)
+            .unwrap()
+            .as_primitive::<UInt16Type>()
+            .clone()
+    };
+    let u8c = |n: &str| {
+        b.column_by_name(n)
+            .unwrap()
+            .as_primitive::<UInt8Type>()
+            .clone()
+    };
+    let u32c = |n: &str| {
+        b.column_by_name(n)
+            .unwrap()
+            .as_primitive::<UInt32Type>()
+            .clone()
+    };
     let opt16 = |a: &arrow::array::UInt16Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
-    let ts = b.column_by_name(c::TIMESTAMP).unwrap().as_primitive::<TimestampMicrosecondType>().clone();
+    let ts = b
+        .column_by_name(c::TIMESTAMP)
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>()
+        .clone();
     let (kind, msg) = (s(c::KIND), s(c::ERROR_MSG));
-    let (sip, dip, sp, dp) = (s(c::SRC_IP), s(c::DST_IP), u16c(c::SRC_PORT), u16c(c::DST_PORT));
+    let (sip, dip, sp, dp) = (
+        s(c::SRC_IP),
+        s(c::DST_IP),
+        u16c(c::SRC_PORT),
+        u16c(c::DST_PORT),
+    );
     let (iv, it, ic) = (u8c(c::ICMP_VERSION), u8c(c::ICMP_TYPE), u8c(c::ICMP_CODE));
-    let (qp, qs, qsp, qd, qdp) =
-        (u8c(c::QUOTED_PROTO), s(c::QUOTED_SRC_IP), u16c(c::QUOTED_SRC_PORT), s(c::QUOTED_DST_IP), u16c(c::QUOTED_DST_PORT));
+    let (qp, qs, qsp, qd, qdp) = (
+        u8c(c::QUOTED_PROTO),
+        s(c::QUOTED_SRC_IP),
+        u16c(c::QUOTED_SRC_PORT),
+        s(c::QUOTED_DST_IP),
+        u16c(c::QUOTED_DST_PORT),
+    );
     let loss: Vec<_> = [
         c::RETRANSMISSIONS,
         c::FAST_RETRANSMISSIONS,
@@ -90,12 +128,26 @@ fn produced(b: &RecordBatch) -> Vec<String> {
     (0..b.num_rows())
         .map(|i| {
             let k = kind.value(i);
-            let tuple = format!("{} -> {}", endpoint(sip.value(i), opt16(&sp, i)), endpoint(dip.value(i), opt16(&dp, i)));
+            let tuple = format!(
+                "{} -> {}",
+                endpoint(sip.value(i), opt16(&sp, i)),
+                endpoint(dip.value(i), opt16(&dp, i))
+            );
             let icmp = (k == "icmp").then(|| {
                 let q = (!qp.is_null(i)).then(|| {
-                    format!("{} {} -> {}", qp.value(i), endpoint(qs.value(i), opt16(&qsp, i)), endpoint(qd.value(i), opt16(&qdp, i)))
+                    format!(
+                        "{} {} -> {}",
+                        qp.value(i),
+                        endpoint(qs.value(i), opt16(&qsp, i)),
+                        endpoint(qd.value(i), opt16(&qdp, i))
+                    )
                 });
-                format!("v{} {}/{} quoted={q:?}", iv.value(i), it.value(i), ic.value(i))
+                format!(
+                    "v{} {}/{} quoted={q:?}",
+                    iv.value(i),
+                    it.value(i),
+                    ic.value(i)
+                )
             });
             let counters = (k == "loss").then(|| std::array::from_fn(|j| loss[j].value(i)));
             let state = (k == "tcp").then(|| msg.value(i));
@@ -116,16 +168,25 @@ fn check(cfg: Config) {
     let mut pcap = Vec::new();
     let mut truth = Vec::new();
     generate::write_capture(&cfg, &mut pcap, &mut truth).unwrap();
-    let records: Vec<TruthRecord> =
-        truth.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let records: Vec<TruthRecord> = truth
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
     let reader = CaptureReader::from_read(Cursor::new(pcap), "truth.pcap").unwrap();
     let mut p = Pipeline::new(PipelineConfig::default(), MemorySink::default());
     p.ingest_reader(reader, Path::new("truth.pcap"), &mut |_| {});
     let (sink, _) = p.finish().unwrap();
     let ours = multiset(sink.entries.iter().flat_map(produced));
     let want = multiset(records.iter().filter(|r| r.entry).map(expected));
-    let missing: Vec<_> = want.iter().filter(|(k, n)| ours.get(*k) != Some(n)).collect();
-    let extra: Vec<_> = ours.iter().filter(|(k, n)| want.get(*k) != Some(n)).collect();
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|(k, n)| ours.get(*k) != Some(n))
+        .collect();
+    let extra: Vec<_> = ours
+        .iter()
+        .filter(|(k, n)| want.get(*k) != Some(n))
+        .collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
         "seed {}: {} expected entries, {} produced\nmissing or miscounted:\n{:#?}\nunexpected:\n{:#?}",
@@ -137,7 +198,10 @@ fn check(cfg: Config) {
     );
     // Every kind of injected entry really occurs.
     for kind in ["tcp", "timeout", "loss", "icmp"] {
-        assert!(want.keys().any(|k| k.starts_with(kind)), "no {kind} entry injected");
+        assert!(
+            want.keys().any(|k| k.starts_with(kind)),
+            "no {kind} entry injected"
+        );
     }
 }
 
@@ -149,6 +213,10 @@ fn default_capture_matches_truth() {
 #[test]
 fn other_seeds_match_truth() {
     for seed in [2, 42] {
-        check(Config { seed, target_packets: 60_000, ..Config::default() });
+        check(Config {
+            seed,
+            target_packets: 60_000,
+            ..Config::default()
+        });
     }
 }

@@ -253,9 +253,16 @@ mod tests {
             .and_then(|mut p| p.parse_expr())
             .unwrap();
         // Parsed back, the literal is the original text.
-        let Expr::BinaryOp { right, .. } = reparsed else { panic!("{reparsed:?}") };
-        let Expr::Value(v) = *right else { panic!("{right:?}") };
-        assert_eq!(v.value, SqlValue::SingleQuotedString(r"a\'b''c'".to_string()));
+        let Expr::BinaryOp { right, .. } = reparsed else {
+            panic!("{reparsed:?}")
+        };
+        let Expr::Value(v) = *right else {
+            panic!("{right:?}")
+        };
+        assert_eq!(
+            v.value,
+            SqlValue::SingleQuotedString(r"a\'b''c'".to_string())
+        );
     }
 
     #[test]

@@ -78,9 +78,9 @@ pub mod entry_col {
     pub const CAPTURE_DROPS: &str = "capture_drops";
     /// Where the packets came from: file name or interface.
     pub const CAPTURE_SOURCE: &str = "capture_source";
-    /// Name of the source (reverse DNS or service name), when known.
+    /// Name of the source, learnt from DNS answers, when known.
     pub const SRC_NAME: &str = "src_name";
-    /// Name of the destination (the HTTP Host or DNS name it was resolved from), when known.
+    /// Name of the destination, learnt from DNS answers, when known.
     pub const DST_NAME: &str = "dst_name";
     /// HTTP request method (`GET`, `POST`, ...).
     pub const REQUEST_METHOD: &str = "request_method";
@@ -116,8 +116,11 @@ pub fn string_map_type() -> DataType {
     let entries = Field::new(
         "entries",
         DataType::Struct(
-            vec![Field::new("keys", DataType::Utf8, false), Field::new("values", DataType::Utf8, true)]
-                .into(),
+            vec![
+                Field::new("keys", DataType::Utf8, false),
+                Field::new("values", DataType::Utf8, true),
+            ]
+            .into(),
         ),
         false,
     );

@@ -17,7 +17,10 @@ pub use kinds::{EntryKind, ErrorType, TcpErrorState};
 
 /// Arrow type of every timestamp column: microseconds since the Unix epoch, UTC.
 pub fn timestamp_type() -> arrow::datatypes::DataType {
-    arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()))
+    arrow::datatypes::DataType::Timestamp(
+        arrow::datatypes::TimeUnit::Microsecond,
+        Some("UTC".into()),
+    )
 }
 
 #[cfg(test)]
@@ -28,7 +31,11 @@ mod readme_tests {
         let readme = include_str!("../README.md");
         for schema in [crate::entries_schema(), crate::flows_schema()] {
             for f in schema.fields() {
-                assert!(readme.contains(&format!("`{}`", f.name())), "README misses `{}`", f.name());
+                assert!(
+                    readme.contains(&format!("`{}`", f.name())),
+                    "README misses `{}`",
+                    f.name()
+                );
             }
         }
     }

@@ -43,12 +43,19 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn time_runs(runs: usize, mut cmd: impl FnMut() -> anyhow::Result<Command>) -> anyhow::Result<Duration> {
+fn time_runs(
+    runs: usize,
+    mut cmd: impl FnMut() -> anyhow::Result<Command>,
+) -> anyhow::Result<Duration> {
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
         let mut c = cmd()?;
         let start = Instant::now();
-        let status = c.stdout(Stdio::null()).stderr(Stdio::null()).status().context("starting")?;
+        let status = c
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("starting")?;
         times.push(start.elapsed());
         if !status.success() {
             bail!("{c:?} failed: {status}");
@@ -70,10 +77,17 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let bytes = std::fs::metadata(&capture)?.len();
-    println!("capture: {} ({packets} packets, {:.1} MB)", capture.display(), bytes as f64 / 1e6);
+    println!(
+        "capture: {} ({packets} packets, {:.1} MB)",
+        capture.display(),
+        bytes as f64 / 1e6
+    );
     let faultline = args.faultline.clone().unwrap_or_else(default_faultline);
     if !faultline.exists() {
-        bail!("{} not found: build it with `cargo build --release -p faultline`", faultline.display());
+        bail!(
+            "{} not found: build it with `cargo build --release -p faultline`",
+            faultline.display()
+        );
     }
     let data = work.path().join("data");
     let ours = time_runs(args.runs, || {
@@ -83,7 +97,12 @@ fn main() -> anyhow::Result<()> {
         Ok(c)
     })?;
     let rate = |d: Duration| packets as f64 / d.as_secs_f64();
-    println!("{:<28} {:>10.3} s {:>12.0} packets/s", "faultline ingest (parquet)", ours.as_secs_f64(), rate(ours));
+    println!(
+        "{:<28} {:>10.3} s {:>12.0} packets/s",
+        "faultline ingest (parquet)",
+        ours.as_secs_f64(),
+        rate(ours)
+    );
     match which("tshark") {
         Some(tshark) => {
             let theirs = time_runs(args.runs, || {
@@ -91,17 +110,31 @@ fn main() -> anyhow::Result<()> {
                 c.arg("-n").arg("-r").arg(&capture);
                 Ok(c)
             })?;
-            println!("{:<28} {:>10.3} s {:>12.0} packets/s", "tshark -n -r", theirs.as_secs_f64(), rate(theirs));
-            println!("ratio faultline / tshark: {:.1}x", theirs.as_secs_f64() / ours.as_secs_f64());
+            println!(
+                "{:<28} {:>10.3} s {:>12.0} packets/s",
+                "tshark -n -r",
+                theirs.as_secs_f64(),
+                rate(theirs)
+            );
+            println!(
+                "ratio faultline / tshark: {:.1}x",
+                theirs.as_secs_f64() / ours.as_secs_f64()
+            );
         }
         None => println!("tshark not found (apt-get install tshark): no comparison"),
     }
-    println!("reference on this machine kind (shared/oracles/README.md): nDPI ndpiReader 2.1 M packets/s");
+    println!(
+        "reference on this machine kind (shared/oracles/README.md): nDPI ndpiReader 2.1 M packets/s"
+    );
     Ok(())
 }
 
 fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
 }
 
 fn count_packets(path: &Path) -> anyhow::Result<u64> {

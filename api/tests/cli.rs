@@ -1,0 +1,125 @@
+//! The `faultline` binary end to end: generate a capture, ingest it into a data directory,
+//! query it back with KFL, and the error paths (damaged files, nothing readable, bad KFL).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn faultline(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The value of a summary row such as `flows   1150`.
+fn summary_value(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find_map(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no `{key}` in\n{text}"))
+}
+
+#[test]
+fn ingest_then_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let gen_out = faultline(
+        &[
+            "generate",
+            "--out",
+            "demo.pcap",
+            "--packets",
+            "5000",
+            "--seed",
+            "3",
+        ],
+        d,
+    );
+    assert!(gen_out.status.success(), "{gen_out:?}");
+    assert!(d.join("demo.truth.jsonl").is_file());
+
+    let ingest = faultline(&["ingest", "demo.pcap", "--data", "data"], d);
+    assert!(ingest.status.success(), "{ingest:?}");
+    let summary = stdout(&ingest);
+    let entries = summary_value(&summary, "entries");
+    let tcp = summary_value(&summary, "tcp");
+    assert!(entries > 0 && tcp > 0, "{summary}");
+    assert!(d.join("data/entries").is_dir() && d.join("data/flows").is_dir());
+
+    let all = faultline(&["query", "", "--data", "data", "--format", "json"], d);
+    assert!(all.status.success(), "{all:?}");
+    assert_eq!(stdout(&all).lines().count() as u64, entries);
+
+    let only_tcp = faultline(
+        &[
+            "query",
+            "tcp and error.type == \"connection\"",
+            "--data",
+            "data",
+            "--format",
+            "json",
+        ],
+        d,
+    );
+    assert_eq!(stdout(&only_tcp).lines().count() as u64, tcp);
+
+    let limited = faultline(
+        &[
+            "query",
+            "error or icmp",
+            "--data",
+            "data",
+            "--format",
+            "csv",
+            "--limit",
+            "3",
+        ],
+        d,
+    );
+    assert_eq!(stdout(&limited).lines().count(), 4, "header and three rows");
+
+    let bad = faultline(&["query", "src.ipp == \"1\"", "--data", "data"], d);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("src.ip") && err.contains('^'), "{err}");
+}
+
+#[test]
+fn damaged_and_unreadable_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(
+        faultline(&["generate", "--out", "ok.pcap", "--packets", "2000"], d)
+            .status
+            .success()
+    );
+    let bytes = std::fs::read(d.join("ok.pcap")).unwrap();
+    std::fs::write(d.join("cut.pcap"), &bytes[..bytes.len() * 2 / 3]).unwrap();
+    std::fs::write(d.join("junk.pcap"), b"this is not a capture").unwrap();
+
+    // A truncated file still yields what precedes the damage, with a clear message.
+    let cut = faultline(&["ingest", "cut.pcap", "--data", "data"], d);
+    assert!(cut.status.success(), "{cut:?}");
+    assert!(
+        String::from_utf8_lossy(&cut.stderr).contains("truncated"),
+        "{cut:?}"
+    );
+    assert!(summary_value(&stdout(&cut), "frames") > 0);
+
+    // Nothing readable at all: non-zero exit.
+    let junk = faultline(&["ingest", "junk.pcap", "--data", "data2"], d);
+    assert!(!junk.status.success(), "{junk:?}");
+    assert!(
+        String::from_utf8_lossy(&junk.stderr).contains("not a pcap"),
+        "{junk:?}"
+    );
+}
