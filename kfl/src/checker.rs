@@ -248,10 +248,7 @@ impl<'s> Checker<'s> {
         }
         Ok(match resolve(sel, self.src)? {
             Resolved::Field(f) => field_node(f),
-            Resolved::MapKey(f, key) => match f.kind {
-                FieldKind::Map(column) => Node::Scalar(Value::MapGet { column, key }),
-                _ => Node::Absent,
-            },
+            Resolved::MapKey(column, key) => Node::Scalar(Value::MapGet { column, key }),
             Resolved::Absent(path) => {
                 let d = self.diag(
                     sel.span,

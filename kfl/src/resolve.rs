@@ -11,8 +11,8 @@ use crate::diag::{Diagnostic, KflError};
 pub(crate) enum Resolved {
     /// A field of the map (a column, a bare protocol/kind name or `error`).
     Field(&'static FieldPath),
-    /// A key of a map column, lower-cased.
-    MapKey(&'static FieldPath, String),
+    /// A key (lower-cased) of a map column.
+    MapKey(&'static str, String),
     /// A Kubeshark field faultline does not record: always missing.
     Absent(String),
     /// A Kubeshark protocol name faultline never produces: false on every entry.
@@ -151,10 +151,11 @@ pub(crate) fn resolve(sel: &Selector, src: &str) -> Result<Resolved, KflError> {
         Segment::Field(name) => name.as_str(),
         _ => "",
     };
+    if is_kubeshark_only(&path) {
+        return Ok(Resolved::Absent(path));
+    }
     let suggestion = suggest(&path).or_else(|| suggest(&field_prefix(sel)));
-    if is_kubeshark_only(&path)
-        || (PAYLOAD_ROOTS.contains(&root) && !suggestion.as_ref().is_some_and(|s| s.near))
-    {
+    if PAYLOAD_ROOTS.contains(&root) && !suggestion.as_ref().is_some_and(|s| s.near) {
         return Ok(Resolved::Absent(path));
     }
     let mut diag = Diagnostic::new(src, sel.span, format!("unknown field `{path}`"));
@@ -175,8 +176,8 @@ fn known_prefix(sel: &Selector, src: &str) -> Result<Option<Resolved>, KflError>
         };
         let rest = &sel.segments[n..];
         let (owner, what, step) = match (f.kind, rest) {
-            (FieldKind::Map(_), [Segment::Key(k) | Segment::Field(k)]) => {
-                return Ok(Some(Resolved::MapKey(f, k.to_lowercase())));
+            (FieldKind::Map(column), [Segment::Key(k) | Segment::Field(k)]) => {
+                return Ok(Some(Resolved::MapKey(column, k.to_lowercase())));
             }
             (FieldKind::Map(_), [Segment::Index(_), ..]) => (
                 prefix_path,
@@ -217,19 +218,21 @@ fn step_word(seg: &Segment) -> String {
 }
 
 fn is_kubeshark_only(path: &str) -> bool {
-    let below = |base: &str| {
-        path.strip_prefix(base)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
-    };
-    if KUBESHARK_ONLY.iter().any(|base| below(base)) {
-        return true;
-    }
-    ["src.", "dst."].iter().any(|side| {
-        RESOLUTION_ONLY.iter().any(|leaf| {
-            let base = format!("{side}{leaf}");
-            below(&base)
+    let leaf = path
+        .strip_prefix("src.")
+        .or_else(|| path.strip_prefix("dst."));
+    KUBESHARK_ONLY.iter().any(|base| is_at_or_below(path, base))
+        || leaf.is_some_and(|leaf| {
+            RESOLUTION_ONLY
+                .iter()
+                .any(|base| is_at_or_below(leaf, base))
         })
-    })
+}
+
+/// `path` is `base` or a step below it (`base.x`, `base[0]`).
+fn is_at_or_below(path: &str, base: &str) -> bool {
+    path.strip_prefix(base)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
 }
 
 /// The dotted names before the first index or key: `request.query` for `request.query["x"]`.
@@ -329,10 +332,10 @@ mod tests {
             matches!(res("request.questions[0].name"), Ok(Resolved::Field(f)) if f.path == "request.questions[0].name")
         );
         assert!(
-            matches!(res("request.headers[\"User-Agent\"]"), Ok(Resolved::MapKey(_, k)) if k == "user-agent")
+            matches!(res("request.headers[\"User-Agent\"]"), Ok(Resolved::MapKey("request_headers", k)) if k == "user-agent")
         );
         assert!(
-            matches!(res("response.headers.Server"), Ok(Resolved::MapKey(_, k)) if k == "server")
+            matches!(res("response.headers.Server"), Ok(Resolved::MapKey("response_headers", k)) if k == "server")
         );
     }
 
