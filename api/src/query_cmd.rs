@@ -195,7 +195,16 @@ pub fn run_kfl(cmd: KflCommand) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            println!("tree:\n{:#?}", checked.filter);
+            let tree = faultline_kfl::parse(&kfl)
+                .ok()
+                .and_then(|q| q.expr)
+                .map(|e| e.tree());
+            println!(
+                "parse tree:\n{}",
+                tree.as_deref()
+                    .unwrap_or("  (empty: matches everything)\n")
+                    .trim_end()
+            );
             for w in &checked.warnings {
                 println!("{}", w.render(&kfl));
             }

@@ -230,6 +230,54 @@ impl fmt::Display for Literal {
     }
 }
 
+impl Expr {
+    /// The parse tree as an indented outline, one node per line (for `faultline kfl check`).
+    pub fn tree(&self) -> String {
+        let mut out = String::new();
+        self.write_tree(&mut out, 0);
+        out
+    }
+
+    fn write_tree(&self, out: &mut String, depth: usize) {
+        let pad = "  ".repeat(depth);
+        let children: Vec<&Expr> = match &self.kind {
+            ExprKind::Unary {
+                op: UnaryOp::Not,
+                expr,
+            } => {
+                out.push_str(&format!("{pad}not\n"));
+                vec![expr]
+            }
+            ExprKind::Unary {
+                op: UnaryOp::Neg,
+                expr,
+            } => {
+                out.push_str(&format!("{pad}negate\n"));
+                vec![expr]
+            }
+            ExprKind::Compare { op, lhs, rhs } => {
+                out.push_str(&format!("{pad}{}\n", op.as_str()));
+                vec![lhs, rhs]
+            }
+            ExprKind::Logic { op, operands } => {
+                out.push_str(&format!("{pad}{}\n", op.as_str()));
+                operands.iter().collect()
+            }
+            ExprKind::Group(e) => {
+                out.push_str(&format!("{pad}( )\n"));
+                vec![e]
+            }
+            _ => {
+                out.push_str(&format!("{pad}{self}\n"));
+                Vec::new()
+            }
+        };
+        for c in children {
+            c.write_tree(out, depth + 1);
+        }
+    }
+}
+
 /// Prints KFL back, with parentheses only where the tree had them.
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -291,6 +339,15 @@ mod tests {
             span: Span::default(),
         };
         assert_eq!(s.path(), "request.questions[0].name[\"k\"]");
+    }
+
+    #[test]
+    fn tree_outline() {
+        let q = crate::parse("tcp and !(dst.port == 80) or icmp").unwrap();
+        assert_eq!(
+            q.expr.unwrap().tree(),
+            "or\n  and\n    tcp\n    not\n      ( )\n        ==\n          dst.port\n          80\n  icmp\n"
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@ use sqlparser::parser::Parser;
 const NOW_MS: i64 = 1_634_668_150_000;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     match faultline_kfl::check_at(text, NOW_MS) {
         Err(e) => {
             let rendered = e.render(text);
@@ -24,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
             let reparsed = Parser::new(&GenericDialect {})
                 .try_with_sql(&sql)
                 .and_then(|mut p| p.parse_expr());
-            assert!(reparsed.is_ok(), "rendered SQL does not parse: {sql} ({reparsed:?}) from {text:?}");
+            assert!(
+                reparsed.is_ok(),
+                "rendered SQL does not parse: {sql} ({reparsed:?}) from {text:?}"
+            );
         }
     }
 });
