@@ -14,12 +14,14 @@
 //! and by `truth.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// Shared with the other oracle tests; this one does not walk packets itself.
+#[allow(dead_code)]
 mod oracle_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{UInt8Type, UInt32Type};
 use faultline_ingest::pipeline::{Pipeline, PipelineConfig};
 use faultline_ingest::sink::MemorySink;
