@@ -265,6 +265,26 @@ impl FlowTable {
         wheel.schedule(key, flow.id, flow.timer_due_us);
     }
 
+    /// The flow under `key`, made by `make` and scheduled for expiry when it is new.
+    fn flow_entry(&mut self, key: FlowKey, make: impl FnOnce() -> Flow) -> &mut Flow {
+        let len_before = self.flows.len();
+        match self.flows.entry(key) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let flow = v.insert(make());
+                Self::created(
+                    &mut self.stats,
+                    &mut self.wheel,
+                    &self.cfg,
+                    key,
+                    flow,
+                    len_before + 1,
+                );
+                flow
+            }
+        }
+    }
+
     fn tcp(&mut self, pkt: &Packet<'_>, seg: &TcpSegment<'_>, out: &mut impl Emit) {
         let (key, side) = FlowKey::new(
             (pkt.ip.src, seg.src_port),
@@ -333,33 +353,16 @@ impl FlowTable {
             proto::UDP,
             pkt.vlan,
         );
-        let len_before = self.flows.len();
-        let flow = match self.flows.entry(key) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => {
-                let flip = udp_receiver_is_originator(d.src_port, d.dst_port);
-                let mut history = History::new();
-                if flip {
-                    history.flipped();
-                }
-                let orig = if flip { side.other() } else { side };
-                let flow = v.insert(Flow::new(
-                    &key,
-                    pkt.ts_us,
-                    orig,
-                    FlowKind::Udp(UdpFlow { history }),
-                ));
-                Self::created(
-                    &mut self.stats,
-                    &mut self.wheel,
-                    &self.cfg,
-                    key,
-                    flow,
-                    len_before + 1,
-                );
-                flow
+        let ts_us = pkt.ts_us;
+        let flow = self.flow_entry(key, || {
+            let flip = udp_receiver_is_originator(d.src_port, d.dst_port);
+            let mut history = History::new();
+            if flip {
+                history.flipped();
             }
-        };
+            let orig = if flip { side.other() } else { side };
+            Flow::new(&key, ts_us, orig, FlowKind::Udp(UdpFlow { history }))
+        });
         let from_orig = flow.count(side, pkt, d.payload.len() as u64);
         if let FlowKind::Udp(u) = &mut flow.kind {
             u.history.check(from_orig, mask::DATA, b'D');
@@ -369,22 +372,7 @@ impl FlowTable {
     fn icmp(&mut self, pkt: &Packet<'_>, m: &IcmpMessage<'_>, out: &mut impl Emit) {
         let keying = icmp_keying(m);
         let (key, side) = FlowKey::icmp(pkt, &keying);
-        let len_before = self.flows.len();
-        let flow = match self.flows.entry(key) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => {
-                let flow = v.insert(new_icmp_flow(&key, pkt, m, &keying, side));
-                Self::created(
-                    &mut self.stats,
-                    &mut self.wheel,
-                    &self.cfg,
-                    key,
-                    flow,
-                    len_before + 1,
-                );
-                flow
-            }
-        };
+        let flow = self.flow_entry(key, || new_icmp_flow(&key, pkt, m, &keying, side));
         flow.count(side, pkt, m.body.len() as u64);
         let class = icmp::classify(m);
         if let FlowKind::Icmp(i) = &mut flow.kind {
@@ -435,22 +423,7 @@ impl FlowTable {
             return;
         }
         let (key, side) = FlowKey::new((pkt.ip.src, 0), (pkt.ip.dst, 0), pkt.ip.proto, pkt.vlan);
-        let len_before = self.flows.len();
-        let flow = match self.flows.entry(key) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => {
-                let flow = v.insert(Flow::new(&key, pkt.ts_us, side, FlowKind::Other));
-                Self::created(
-                    &mut self.stats,
-                    &mut self.wheel,
-                    &self.cfg,
-                    key,
-                    flow,
-                    len_before + 1,
-                );
-                flow
-            }
-        };
+        let flow = self.flow_entry(key, || Flow::new(&key, pkt.ts_us, side, FlowKind::Other));
         flow.count(side, pkt, 0);
     }
 
