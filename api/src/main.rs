@@ -3,6 +3,7 @@
 mod generate_cmd;
 mod ingest_cmd;
 mod query_cmd;
+mod sql_cmd;
 
 use std::path::PathBuf;
 
@@ -25,6 +26,8 @@ enum Command {
     Generate(generate_cmd::GenerateArgs),
     /// Filter the stored entries with KFL.
     Query(query_cmd::QueryArgs),
+    /// Run one read-only SQL query over the stored `entries` and `flows` tables.
+    Sql(sql_cmd::SqlArgs),
     /// KFL tools.
     #[command(subcommand)]
     Kfl(query_cmd::KflCommand),
@@ -41,6 +44,7 @@ fn main() -> std::process::ExitCode {
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
         Command::Query(args) => query_cmd::run(args),
+        Command::Sql(args) => sql_cmd::run(args),
         Command::Kfl(cmd) => query_cmd::run_kfl(cmd),
     };
     match result {

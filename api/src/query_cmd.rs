@@ -10,10 +10,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use faultline_engine::{EntryQuery, Order, query_entries};
 use faultline_schemas::entry_col as c;
 
-/// Output formats of `faultline query`.
+/// Output formats of `faultline query` and `faultline sql`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// An aligned table of the list columns (time, protocol, endpoints, summary, error).
+    /// An aligned table (`query`: the list columns: time, protocol, endpoints, summary, error;
+    /// `sql`: every column of the result).
     Table,
     /// One JSON object per line, every column.
     Json,
@@ -114,7 +115,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
         .block_on(query_entries(&args.data, &query))
         .with_context(|| format!("querying {}", args.data.display()))?;
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    print_batches(&batches, args.format)?;
+    print_batches(&batches, args.format, Some(&TABLE_COLUMNS))?;
     eprintln!("{rows} entries");
     Ok(ExitCode::SUCCESS)
 }
@@ -133,20 +134,29 @@ const TABLE_COLUMNS: [&str; 10] = [
     c::ERROR_REASON,
 ];
 
-fn print_batches(batches: &[RecordBatch], format: Format) -> anyhow::Result<()> {
+/// Prints `batches` to stdout in `format`; the table format shows only `table_columns`
+/// (those present, in that order) when given, every column otherwise.
+pub(crate) fn print_batches(
+    batches: &[RecordBatch],
+    format: Format,
+    table_columns: Option<&[&str]>,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout().lock();
     match format {
         Format::Table => {
-            let projected: Vec<RecordBatch> = batches
-                .iter()
-                .map(|b| {
-                    let idx: Vec<usize> = TABLE_COLUMNS
-                        .iter()
-                        .filter_map(|n| b.schema().index_of(n).ok())
-                        .collect();
-                    b.project(&idx)
-                })
-                .collect::<Result<_, _>>()?;
+            let projected: Vec<RecordBatch> = match table_columns {
+                Some(names) => batches
+                    .iter()
+                    .map(|b| {
+                        let idx: Vec<usize> = names
+                            .iter()
+                            .filter_map(|n| b.schema().index_of(n).ok())
+                            .collect();
+                        b.project(&idx)
+                    })
+                    .collect::<Result<_, _>>()?,
+                None => batches.to_vec(),
+            };
             println!(
                 "{}",
                 arrow::util::pretty::pretty_format_batches(&projected)?

@@ -91,6 +91,38 @@ fn ingest_then_query() {
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("src.ip") && err.contains('^'), "{err}");
+
+    let per_kind = faultline(
+        &[
+            "sql",
+            "SELECT kind, count(*) AS n FROM entries GROUP BY kind ORDER BY kind",
+            "--data",
+            "data",
+            "--format",
+            "csv",
+        ],
+        d,
+    );
+    assert!(per_kind.status.success(), "{per_kind:?}");
+    let csv = stdout(&per_kind);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("kind,n"));
+    let rows: Vec<(String, u64)> = lines
+        .map(|l| {
+            let (k, n) = l.split_once(',').unwrap();
+            (k.to_owned(), n.parse().unwrap())
+        })
+        .collect();
+    assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "{csv}");
+    assert_eq!(rows.iter().map(|(_, n)| n).sum::<u64>(), entries, "{csv}");
+
+    let refused = faultline(&["sql", "DROP TABLE entries", "--data", "data"], d);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("refused") && err.contains("DROP TABLE"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -22,6 +22,20 @@ pub enum EngineError {
     /// DataFusion failed to plan or run a query.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    /// A SQL statement was refused (not a single read-only query) or could not be planned.
+    #[error("{0}")]
+    Sql(String),
+    /// A SQL query ran longer than its time limit.
+    #[error("query timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// A SQL query needed more memory than its limit.
+    #[error("query exceeded its memory limit of {limit} bytes: {detail}")]
+    MemoryLimit {
+        /// The limit, bytes.
+        limit: usize,
+        /// DataFusion's description of the failed reservation.
+        detail: String,
+    },
     /// A batch does not have the column the store partitions by.
     #[error("batch has no timestamp column `{0}`")]
     MissingTimestamp(String),

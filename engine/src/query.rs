@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -14,7 +14,7 @@ use datafusion::datasource::listing::{
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
-use faultline_schemas::{entries_schema, entry_col};
+use faultline_schemas::{entries_schema, entry_col, flows_schema};
 
 use crate::EngineError;
 
@@ -45,16 +45,40 @@ pub struct EntryQuery {
 
 /// A DataFusion session configured for faultline's tables: Parquet filter pushdown on.
 pub fn session() -> SessionContext {
+    SessionContext::new_with_config(session_config())
+}
+
+/// The session settings every faultline query uses: Parquet filter pushdown on, no
+/// information schema. URL tables (`FROM 'file.parquet'`) stay off: DataFusion only reads
+/// them after `SessionContext::enable_url_table`, which faultline never calls.
+pub fn session_config() -> SessionConfig {
     let mut config = SessionConfig::new().with_information_schema(false);
     let opts = config.options_mut();
     opts.execution.parquet.pushdown_filters = true;
     opts.execution.parquet.reorder_filters = true;
-    SessionContext::new_with_config(config)
+    config
 }
 
 /// Registers `<data>/entries` as table `entries` in `ctx`.
 pub fn register_entries(ctx: &SessionContext, data: &Path) -> Result<(), EngineError> {
-    let dir = data.join("entries");
+    register_partitioned(ctx, data, "entries", entries_schema())
+}
+
+/// Registers `<data>/flows` as table `flows` in `ctx`.
+pub fn register_flows(ctx: &SessionContext, data: &Path) -> Result<(), EngineError> {
+    register_partitioned(ctx, data, "flows", flows_schema())
+}
+
+/// Registers `<data>/<table>` (hour-partitioned Parquet, `date=`/`hour=` directories) as
+/// table `table` with `schema`; the directory is created if missing so an empty store queries
+/// as an empty table.
+fn register_partitioned(
+    ctx: &SessionContext,
+    data: &Path,
+    table: &str,
+    schema: SchemaRef,
+) -> Result<(), EngineError> {
+    let dir = data.join(table);
     std::fs::create_dir_all(&dir).map_err(EngineError::io("creating", &dir))?;
     let dir = std::fs::canonicalize(&dir).map_err(EngineError::io("resolving", &dir))?;
     let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
@@ -66,8 +90,8 @@ pub fn register_entries(ctx: &SessionContext, data: &Path) -> Result<(), EngineE
         ]);
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(entries_schema());
-    ctx.register_table("entries", Arc::new(ListingTable::try_new(config)?))?;
+        .with_schema(schema);
+    ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }
 

@@ -1,0 +1,208 @@
+//! `query_sql` over a small store of `entries` and `flows` written with `PartitionedWriter`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray, UInt64Array, new_null_array};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use arrow::util::pretty::pretty_format_batches;
+use datafusion::scalar::ScalarValue;
+use faultline_engine::storage::HOUR_US;
+use faultline_engine::{
+    EngineError, PartitionedWriter, SqlLimits, StoreConfig, query_sql, query_sql_with_limits,
+};
+use faultline_schemas::{entries_schema, entry_col, flow_col, flows_schema};
+
+/// 2024-01-01T00:00:00Z, µs.
+const T0: i64 = 1_704_067_200_000_000;
+
+/// A batch of `schema` with the given columns; every other column null, or its type's
+/// default when not nullable.
+fn batch(schema: SchemaRef, rows: usize, mut given: HashMap<&str, ArrayRef>) -> RecordBatch {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match given.remove(f.name().as_str()) {
+            Some(a) => a,
+            None if f.is_nullable() => new_null_array(f.data_type(), rows),
+            None => ScalarValue::new_default(f.data_type())
+                .unwrap()
+                .to_array_of_size(rows)
+                .unwrap(),
+        })
+        .collect();
+    assert!(given.is_empty(), "unknown columns {:?}", given.keys());
+    RecordBatch::try_new(schema, columns).unwrap()
+}
+
+fn ts(us: Vec<i64>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from(us).with_timezone("UTC"))
+}
+
+fn write(data: &Path, table: &str, schema: SchemaRef, ts_col: &str, b: &RecordBatch) {
+    let mut w = PartitionedWriter::new(StoreConfig::new(data), table, schema, ts_col).unwrap();
+    w.write(b).unwrap();
+    w.close().unwrap();
+}
+
+/// Five entries over two hours in three flows (1: tcp, 2: icmp, 3: udp).
+fn store(data: &Path) {
+    let entries = batch(
+        entries_schema(),
+        5,
+        HashMap::from([
+            (
+                entry_col::ID,
+                Arc::new(UInt64Array::from(vec![1, 2, 3, 4, 5])) as ArrayRef,
+            ),
+            (
+                entry_col::TIMESTAMP,
+                ts(vec![T0, T0 + 1, T0 + HOUR_US, T0 + HOUR_US + 1, T0 + 2]),
+            ),
+            (
+                entry_col::KIND,
+                Arc::new(StringArray::from(vec!["tcp", "tcp", "icmp", "loss", "tcp"])),
+            ),
+            (
+                entry_col::FLOW_ID,
+                Arc::new(UInt64Array::from(vec![1, 1, 2, 3, 1])),
+            ),
+        ]),
+    );
+    write(
+        data,
+        "entries",
+        entries_schema(),
+        entry_col::TIMESTAMP,
+        &entries,
+    );
+    let flows = batch(
+        flows_schema(),
+        3,
+        HashMap::from([
+            (
+                flow_col::FLOW_ID,
+                Arc::new(UInt64Array::from(vec![1, 2, 3])) as ArrayRef,
+            ),
+            (flow_col::START, ts(vec![T0, T0 + HOUR_US, T0 + HOUR_US])),
+            (flow_col::END, ts(vec![T0 + 5, T0 + HOUR_US, T0 + HOUR_US])),
+            (
+                flow_col::TRANSPORT,
+                Arc::new(StringArray::from(vec!["tcp", "icmp", "udp"])),
+            ),
+        ]),
+    );
+    write(data, "flows", flows_schema(), flow_col::START, &flows);
+}
+
+async fn table(data: &Path, sql: &str) -> String {
+    let batches = query_sql(data, sql).await.unwrap();
+    pretty_format_batches(&batches).unwrap().to_string()
+}
+
+#[tokio::test]
+async fn aggregate_join_and_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    store(dir.path());
+
+    let per_kind = table(
+        dir.path(),
+        "SELECT kind, count(*) AS n FROM entries GROUP BY kind ORDER BY kind",
+    )
+    .await;
+    let expected = "\
++------+---+
+| kind | n |
++------+---+
+| icmp | 1 |
+| loss | 1 |
+| tcp  | 3 |
++------+---+";
+    assert_eq!(per_kind, expected);
+
+    let joined = table(
+        dir.path(),
+        "SELECT f.transport, count(*) AS n, min(e.id) AS first \
+         FROM entries e JOIN flows f ON e.flow_id = f.flow_id \
+         GROUP BY f.transport ORDER BY n DESC, f.transport",
+    )
+    .await;
+    let expected = "\
++-----------+---+-------+
+| transport | n | first |
++-----------+---+-------+
+| tcp       | 3 | 1     |
+| icmp      | 1 | 3     |
+| udp       | 1 | 4     |
++-----------+---+-------+";
+    assert_eq!(joined, expected);
+
+    let by_hour = table(
+        dir.path(),
+        "WITH h AS (SELECT hour FROM entries) SELECT hour, count(*) AS n FROM h \
+         GROUP BY hour ORDER BY hour",
+    )
+    .await;
+    assert!(
+        by_hour.contains("| 00   | 3 |") && by_hour.contains("| 01   | 2 |"),
+        "{by_hour}"
+    );
+}
+
+#[tokio::test]
+async fn empty_store_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = query_sql(dir.path(), "SELECT count(*) AS n FROM flows")
+        .await
+        .unwrap();
+    assert_eq!(
+        pretty_format_batches(&n).unwrap().to_string(),
+        "+---+\n| n |\n+---+\n| 0 |\n+---+"
+    );
+    for sql in [
+        "DROP TABLE entries",
+        "SELECT * FROM '/etc/passwd'",
+        "SELECT nope FROM entries",
+    ] {
+        let e = query_sql(dir.path(), sql).await.unwrap_err();
+        assert!(matches!(e, EngineError::Sql(_)), "{sql}: {e:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_is_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = SqlLimits {
+        timeout: Duration::from_millis(50),
+        ..SqlLimits::default()
+    };
+    let e = query_sql_with_limits(
+        dir.path(),
+        "SELECT count(*) FROM generate_series(1, 30000) a CROSS JOIN generate_series(1, 30000) b",
+        slow,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, EngineError::Timeout(_)), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_limit_is_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = SqlLimits {
+        memory_bytes: 64 * 1024,
+        ..SqlLimits::default()
+    };
+    let e = query_sql_with_limits(
+        dir.path(),
+        "SELECT value % 500000 AS k, count(*) FROM generate_series(1, 2000000) GROUP BY k",
+        small,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, EngineError::MemoryLimit { .. }), "{e:?}");
+}
