@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionContext};
@@ -164,8 +165,13 @@ pub async fn query_sql_with_limits(
     limits: SqlLimits,
 ) -> Result<Vec<RecordBatch>, EngineError> {
     validate_read_only(sql)?;
+    // No spilling: a query over the limit fails with a clear error instead of writing temporary
+    // files outside the data directory on behalf of a request.
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(GreedyMemoryPool::new(limits.memory_bytes)))
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        )
         .build_arc()?;
     let ctx = SessionContext::new_with_config_rt(session_config(), runtime);
     register_entries(&ctx, data)?;
