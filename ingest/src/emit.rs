@@ -63,7 +63,7 @@ pub struct QuotedTuple {
 }
 
 /// Packet-loss signals of a TCP flow, counted with tshark's definitions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LossCounters {
     /// `tcp.analysis.retransmission` (fast and spurious included, as tshark flags them too).
     pub retransmissions: u32,

@@ -262,39 +262,9 @@ pub struct IcmpTruth {
     pub quoted: Option<QuotedTuple>,
 }
 
-/// Expected tshark `tcp.analysis.*` counts for one TCP flow (same names as
-/// [`crate::emit::LossCounters`]; fast retransmissions are also counted as retransmissions).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
-    /// `tcp.analysis.retransmission` (includes fast retransmissions and SYN retransmissions).
-    pub retransmissions: u32,
-    /// `tcp.analysis.fast_retransmission`.
-    pub fast_retransmissions: u32,
-    /// `tcp.analysis.lost_segment` (previous segment not captured).
-    pub lost_segments: u32,
-    /// `tcp.analysis.ack_lost_segment`.
-    pub ack_lost_segments: u32,
-    /// `tcp.analysis.duplicate_ack`.
-    pub dup_acks: u32,
-    /// `tcp.analysis.out_of_order`.
-    pub out_of_order: u32,
-    /// `tcp.analysis.zero_window`.
-    pub zero_windows: u32,
-}
-
-impl From<Counters> for crate::emit::LossCounters {
-    fn from(c: Counters) -> Self {
-        crate::emit::LossCounters {
-            retransmissions: c.retransmissions,
-            fast_retransmissions: c.fast_retransmissions,
-            lost_segments: c.lost_segments,
-            ack_lost_segments: c.ack_lost_segments,
-            dup_acks: c.dup_acks,
-            out_of_order: c.out_of_order,
-            zero_windows: c.zero_windows,
-        }
-    }
-}
+/// Expected tshark `tcp.analysis.*` counts for one TCP flow: the very counters faultline
+/// stores (fast retransmissions are also counted as retransmissions).
+pub type Counters = crate::emit::LossCounters;
 
 /// One line of the truth file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
