@@ -39,6 +39,17 @@ pub enum EngineError {
     /// A batch does not have the column the store partitions by.
     #[error("batch has no timestamp column `{0}`")]
     MissingTimestamp(String),
+    /// The write-ahead log holds a damaged record where it cannot be a torn tail (an earlier
+    /// segment, or a bad record followed by more data); replaying past it would lose data silently.
+    #[error("write-ahead log {path} is corrupt at byte {offset}: {reason}")]
+    WalCorrupt {
+        /// The segment file.
+        path: std::path::PathBuf,
+        /// Byte offset of the damaged record in the segment.
+        offset: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl EngineError {
