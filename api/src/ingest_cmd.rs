@@ -1,16 +1,19 @@
-//! `faultline ingest`: captures in, Parquet out, a summary table at the end.
+//! `faultline ingest`: captures in, through the engine (WAL, live buffer, flushes, catalog)
+//! into Parquet, a summary table at the end.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use faultline_engine::StoreConfig;
+use faultline_engine::{Engine, EngineStats, parse_age};
 use faultline_ingest::pipeline::{IngestSummary, Pipeline, PipelineConfig, expand_inputs};
 use faultline_schemas::EntryKind;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use faultline::store_sink::StoreSink;
+use faultline::engine_sink::EngineSink;
+
+use crate::store_args::{StoreArgs, runtime};
 
 /// Arguments of `faultline ingest`.
 #[derive(Debug, Args)]
@@ -18,9 +21,21 @@ pub struct IngestArgs {
     /// Capture files (pcap, pcapng, optionally .gz) or directories of them. With none, a demo
     /// capture is generated as `<data>/demo.pcap` (if missing) and ingested.
     pub inputs: Vec<PathBuf>,
-    /// Data directory of the Parquet store.
-    #[arg(long, default_value_os_t = crate::default_data_dir())]
-    pub data: PathBuf,
+    /// Where the store is.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Delete data older than this (`7d`, `36h`, `90m`, `2w`) while ingesting.
+    #[arg(long, value_parser = parse_retention)]
+    pub retention: Option<std::time::Duration>,
+    /// Flush the live buffer to Parquet at least this often, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub flush_interval: f64,
+    /// Flush the live buffer once it holds this many rows.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub flush_rows: usize,
+    /// Append a line per acknowledged batch to this file (for crash tests).
+    #[arg(long, hide = true)]
+    pub ack_log: Option<PathBuf>,
     /// Seconds of capture time after which an idle, incomplete stream is stale.
     #[arg(long, default_value_t = 10.0)]
     pub stream_timeout: f64,
@@ -31,10 +46,12 @@ pub struct IngestArgs {
 
 /// Runs the command.
 pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("creating {}", args.data.display()))?;
     let inputs = if args.inputs.is_empty() {
-        vec![demo_capture(&args.data)?]
+        let Some(dir) = args.store.local_dir() else {
+            anyhow::bail!("give capture files to ingest into {}", args.store.data);
+        };
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        vec![demo_capture(&dir)?]
     } else {
         args.inputs.clone()
     };
@@ -46,8 +63,24 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         batch_rows: args.batch_rows.max(1),
         ..PipelineConfig::default()
     };
-    config.flow.stream_timeout_us = seconds_to_us(args.stream_timeout)?;
-    let sink = StoreSink::new(StoreConfig::new(&args.data))?;
+    config.flow.stream_timeout_us = seconds_to_us(args.stream_timeout, "--stream-timeout")?;
+    let runtime = runtime()?;
+    let mut engine_config = args.store.config();
+    engine_config.retention = args.retention;
+    engine_config.flush.max_rows = args.flush_rows.max(1);
+    engine_config.flush.max_age = std::time::Duration::from_micros(
+        seconds_to_us(args.flush_interval, "--flush-interval")?.unsigned_abs(),
+    );
+    let engine = runtime
+        .block_on(Engine::open(engine_config))
+        .with_context(|| format!("opening {}", args.store.data))?;
+    report_recovery(&engine);
+    let mut sink = EngineSink::new(engine.clone());
+    if let Some(path) = &args.ack_log {
+        let log =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        sink = sink.with_ack_log(log);
+    }
     let mut pipeline = Pipeline::new(config, sink);
 
     let total: u64 = files
@@ -75,13 +108,15 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         bar.set_position(done_before);
     }
     bar.finish_and_clear();
-    let (sink, summary) = pipeline.finish()?;
-    let (entries, flows) = sink.close()?;
+    let (_sink, summary) = pipeline.finish()?;
+    runtime
+        .block_on(engine.clone().close())
+        .context("flushing the store")?;
     print_summary(
         &summary,
         started.elapsed(),
-        &args.data,
-        entries.files + flows.files,
+        &args.store.data,
+        &engine.stats(),
     );
     Ok(if summary.read_anything() {
         ExitCode::SUCCESS
@@ -90,9 +125,38 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn seconds_to_us(s: f64) -> anyhow::Result<i64> {
+fn parse_retention(s: &str) -> Result<std::time::Duration, String> {
+    parse_age(s).ok_or_else(|| format!("`{s}` is not an age like 7d, 36h, 90m or 2w"))
+}
+
+/// Says what opening the store recovered from a previous run that did not finish.
+pub(crate) fn report_recovery(engine: &Engine) {
+    let r = engine.open_report();
+    if let Some(why) = &r.catalog.rebuilt
+        && !r.catalog.removed.is_empty()
+    {
+        eprintln!(
+            "catalog rebuilt ({why}); {} incomplete files removed",
+            r.catalog.removed.len()
+        );
+    }
+    if r.replayed_batches > 0 {
+        eprintln!(
+            "recovered {} unflushed batches from the write-ahead log",
+            r.replayed_batches
+        );
+    }
+    if !r.orphans_removed.is_empty() {
+        eprintln!(
+            "removed {} files of an interrupted flush",
+            r.orphans_removed.len()
+        );
+    }
+}
+
+pub(crate) fn seconds_to_us(s: f64, option: &str) -> anyhow::Result<i64> {
     if !(s.is_finite() && s > 0.0 && s < 1e9) {
-        anyhow::bail!("--stream-timeout must be a positive number of seconds, got {s}");
+        anyhow::bail!("{option} must be a positive number of seconds, got {s}");
     }
     Ok((s * 1e6) as i64)
 }
@@ -125,7 +189,7 @@ fn progress_bar(total: u64) -> ProgressBar {
     bar
 }
 
-fn print_summary(s: &IngestSummary, elapsed: std::time::Duration, data: &Path, parquet_files: u64) {
+fn print_summary(s: &IngestSummary, elapsed: std::time::Duration, data: &str, store: &EngineStats) {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let undecodable = s.undecodable();
     let truncated: u64 = s.files.iter().map(|f| f.source.snapped).sum();
@@ -163,9 +227,25 @@ fn print_summary(s: &IngestSummary, elapsed: std::time::Duration, data: &Path, p
     ));
     rows.push(("truncated records (snaplen)".into(), truncated.to_string()));
     rows.push((
-        "parquet files".into(),
-        format!("{parquet_files} under {}", data.display()),
+        "stored".into(),
+        format!(
+            "{} rows in {} parquet files, {} bytes ({:.1} bytes/row) under {data}",
+            store.stored_rows,
+            store.files,
+            store.stored_bytes,
+            store.stored_bytes as f64 / store.stored_rows.max(1) as f64
+        ),
     ));
+    if store.backpressure_waits > 0 {
+        rows.push((
+            "back-pressure".into(),
+            format!(
+                "{} waits, {:.2} s",
+                store.backpressure_waits,
+                store.backpressure_us as f64 / 1e6
+            ),
+        ));
+    }
     rows.push(("elapsed".into(), format!("{secs:.2} s")));
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in rows {

@@ -1,4 +1,4 @@
 //! Library side of the `faultline` binary: the pieces that wire `ingest` into `engine`, shared
 //! by the binary and the benchmarks.
 
-pub mod store_sink;
+pub mod engine_sink;

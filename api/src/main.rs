@@ -1,11 +1,10 @@
-//! The `faultline` command: generate captures, ingest them into the Parquet store.
+//! The `faultline` command: generate captures, ingest them into the store, query it.
 
 mod generate_cmd;
 mod ingest_cmd;
 mod query_cmd;
 mod sql_cmd;
-
-use std::path::PathBuf;
+mod store_args;
 
 use clap::{Parser, Subcommand};
 
@@ -34,9 +33,7 @@ enum Command {
 }
 
 /// Default data directory of every command.
-pub(crate) fn default_data_dir() -> PathBuf {
-    PathBuf::from("faultline-data")
-}
+pub(crate) const DEFAULT_DATA_DIR: &str = "faultline-data";
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

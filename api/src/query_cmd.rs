@@ -1,13 +1,12 @@
 //! `faultline query` and `faultline kfl check`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use clap::{Args, Subcommand, ValueEnum};
-use faultline_engine::{EntryQuery, Order, query_entries};
+use faultline_engine::{KflQuery, Order};
 use faultline_schemas::entry_col as c;
 
 /// Output formats of `faultline query` and `faultline sql`.
@@ -27,9 +26,9 @@ pub enum Format {
 pub struct QueryArgs {
     /// The KFL filter, e.g. `error or icmp`; empty matches everything.
     pub kfl: String,
-    /// Data directory of the Parquet store.
-    #[arg(long, default_value_os_t = crate::default_data_dir())]
-    pub data: PathBuf,
+    /// Where the store is.
+    #[command(flatten)]
+    pub store: crate::store_args::StoreArgs,
     /// Only entries at or after this time (RFC 3339, or `YYYY-MM-DD[ HH:MM[:SS]]` in UTC).
     #[arg(long)]
     pub from: Option<String>,
@@ -90,30 +89,22 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     for w in &compiled.warnings {
         eprintln!("{}", w.render(&args.kfl));
     }
-    let kfl_limit = compiled
-        .limit
-        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-    let limit = match (args.limit, kfl_limit) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    let query = EntryQuery {
-        filter: Some(compiled.expr),
+    let query = KflQuery {
+        kfl: args.kfl.clone(),
         from_us: args.from.as_deref().map(parse_time).transpose()?,
         to_us: args.to.as_deref().map(parse_time).transpose()?,
-        limit,
+        limit: args.limit,
         order: if args.desc {
             Order::Descending
         } else {
             Order::Ascending
         },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::store_args::runtime()?;
+    let engine = args.store.open_read_only(&runtime)?;
     let batches = runtime
-        .block_on(query_entries(&args.data, &query))
-        .with_context(|| format!("querying {}", args.data.display()))?;
+        .block_on(async { engine.query_kfl(&query).await?.collect().await })
+        .with_context(|| format!("querying {}", args.store.data))?;
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     print_batches(&batches, args.format, Some(&TABLE_COLUMNS))?;
     eprintln!("{rows} entries");

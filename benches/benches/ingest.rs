@@ -1,14 +1,15 @@
 //! Ingest throughput: reader + decode, the full pipeline into memory, and the full pipeline
-//! into Parquet, over a generated capture. Reported as packets per second.
+//! through the engine (WAL, live buffer, flush to Parquet), over a generated capture.
+//! Reported as packets per second.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Cursor;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use faultline::store_sink::StoreSink;
+use faultline::engine_sink::EngineSink;
 use faultline_benches::generated_capture;
-use faultline_engine::StoreConfig;
+use faultline_engine::{Engine, EngineConfig};
 use faultline_ingest::pipeline::{Pipeline, PipelineConfig};
 use faultline_ingest::sink::MemorySink;
 use faultline_ingest::{CaptureReader, decode};
@@ -20,8 +21,9 @@ fn reader(bytes: &'static [u8]) -> CaptureReader {
     CaptureReader::from_read(Cursor::new(bytes), "bench.pcap").unwrap()
 }
 
-fn parquet_sink(dir: &Path) -> StoreSink {
-    StoreSink::new(StoreConfig::new(dir)).unwrap()
+fn engine(runtime: &tokio::runtime::Runtime, dir: &Path) -> Engine {
+    let config = EngineConfig::new(dir.to_str().unwrap());
+    runtime.block_on(Engine::open(config)).unwrap()
 }
 
 fn bench_ingest(c: &mut Criterion) {
@@ -47,13 +49,15 @@ fn bench_ingest(c: &mut Criterion) {
             p.finish().unwrap().1.batches.entries()
         })
     });
-    group.bench_function("pipeline->parquet", |b| {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    group.bench_function("pipeline->engine->parquet", |b| {
         b.iter(|| {
             let dir = tempfile::tempdir().unwrap();
-            let mut p = Pipeline::new(PipelineConfig::default(), parquet_sink(dir.path()));
+            let engine = engine(&runtime, dir.path());
+            let mut p = Pipeline::new(PipelineConfig::default(), EngineSink::new(engine.clone()));
             p.ingest_reader(reader(bytes), Path::new("bench.pcap"), &mut |_| {});
-            let (sink, summary) = p.finish().unwrap();
-            sink.close().unwrap();
+            let (_, summary) = p.finish().unwrap();
+            runtime.block_on(engine.close()).unwrap();
             summary.batches.entries()
         })
     });

@@ -1,5 +1,8 @@
 //! Shared helpers of faultline's criterion benchmarks and comparison harnesses.
 
+pub mod entries_gen;
+pub mod query_bench;
+
 use faultline_ingest::generate::{self, Config as GenerateConfig};
 
 /// A generated capture held in memory: the pcap bytes and the number of packets.

@@ -22,6 +22,28 @@ pub enum EngineError {
     /// DataFusion failed to plan or run a query.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    /// A KFL query was rejected; the message says what and where (line:column). Render it
+    /// with the query text and a caret via [`faultline_kfl::KflError::render`].
+    #[error(transparent)]
+    Kfl(#[from] faultline_kfl::KflError),
+    /// The data location could not be opened or an object could not be read or written.
+    #[error("storage: {0}")]
+    Location(String),
+    /// The catalog (manifest) could not be encoded or a file's catalog record is unusable.
+    #[error("catalog: {0}")]
+    Catalog(String),
+    /// An appended batch does not have the table's schema.
+    #[error("{0}")]
+    Schema(String),
+    /// The engine was closed; nothing more can be appended.
+    #[error("the engine is closed")]
+    Closed,
+    /// The engine was opened read-only.
+    #[error("the store is open read-only")]
+    ReadOnly,
+    /// Another process holds the store open for writing.
+    #[error("{0} is in use by another faultline process (lock held on {1})")]
+    Locked(String, std::path::PathBuf),
     /// A SQL statement was refused (not a single read-only query) or could not be planned.
     #[error("{0}")]
     Sql(String),

@@ -1,22 +1,65 @@
 //! faultline's storage and query engine.
 //!
-//! Today it holds the Parquet store: record batches of the `entries` and `flows` tables are
-//! written as zstd-compressed Parquet with statistics, partitioned by hour
-//! (`<data>/<table>/date=YYYY-MM-DD/hour=HH/*.parquet`), each file written under a temporary name
-//! and renamed when complete so that a crash never leaves a half file under a real name.
-//! Queries run with DataFusion: KFL filters over `entries` ([`query_entries`]) and read-only
-//! SQL over `entries` and `flows` ([`query_sql`]).
-//! A write-ahead log ([`wal::Wal`]) makes appended batches durable (CRC-framed Arrow IPC records,
-//! `sync_data` before acknowledging) and replays them on start, dropping a torn tail record.
+//! An [`Engine`] is the store behind every interface:
+//!
+//! - **Writes**: [`Engine::append`] logs each batch to the write-ahead log ([`wal::Wal`],
+//!   synced before it returns) and adds it to the live buffer, where queries see it at once.
+//!   Flushes ([`Engine::flush`], or by [`FlushPolicy`] in the background) write the buffer as
+//!   sorted, hour-partitioned Parquet (`<table>/date=YYYY-MM-DD/hour=HH/*.parquet`), commit the
+//!   files to the [`catalog`] and truncate the log. The live buffer is bounded in bytes; a full
+//!   buffer makes appends wait (back-pressure).
+//! - **Storage** goes through `object_store` ([`location::DataLocation`]): a local directory or
+//!   an `s3://` URL; only the log is always local.
+//! - **Upkeep**: [`Engine::compact`] merges the files of settled hours, [`Engine::apply_retention`]
+//!   drops old ones; files leave the disk only when no running query's [`Snapshot`] holds them.
+//! - **Reads**: [`Engine::query_kfl`] and [`Engine::query_sql`] (read-only, under memory and time
+//!   limits) plan over [`SnapshotTable`]s, the engine's `TableProvider`s, which union the live
+//!   buffer with the catalogued files, prune files by time and row groups by statistics, and
+//!   push filters into the Parquet scan. [`Engine::subscribe`] streams newly appended entries
+//!   that match a KFL filter.
+//!
+//! The older free functions ([`query_entries`], [`query_sql`]) read a store directory as a plain
+//! DataFusion listing table; tests use them as the reference the engine must agree with.
+//!
+//! # SQL views and functions
+//!
+//! SQL queries also see the analytic views of [`views::VIEWS`] (`error_counts_per_minute`,
+//! `top_failing_destinations`, `error_rate_per_service`), written in SQL over `entries` and
+//! `flows` and bucketed by `minute` or `day`; a filter on the bucket becomes a time range in the
+//! scan. `kfl('<KFL query>')` is replaced before planning by the KFL query's SQL condition, and
+//! `kfl_datetime(text)` parses KFL's `datetime()` layout. See [`views`].
 
+pub mod catalog;
+mod config;
+mod engine;
 mod error;
+mod files;
+pub mod location;
+mod maintenance;
+pub mod provider;
 pub mod query;
 pub mod sql;
 pub mod storage;
+mod stream;
+pub mod subscribe;
+mod table;
+#[cfg(test)]
+mod test_batches;
+pub mod views;
 pub mod wal;
 
+pub use catalog::{CatalogOpen, FileRecord};
+pub use config::{CompactionPolicy, EngineConfig, FlushPolicy, ParquetOptions, parse_age};
+pub use engine::{Engine, EngineStats, FlushStats, KflQuery, OpenReport};
 pub use error::EngineError;
+pub use maintenance::{CompactionStats, RetentionStats};
+pub use provider::{Snapshot, SnapshotTable};
 pub use query::{EntryQuery, Order, query_entries};
 pub use sql::{SqlLimits, query_sql, query_sql_with_limits, validate_read_only};
 pub use storage::{PartitionedWriter, StoreConfig, StoreStats};
-pub use wal::{Replay, TornReason, TornTail, Wal, WalTable};
+pub use stream::QueryStream;
+pub use subscribe::{
+    LiveFilter, Subscription, SubscriptionEvent, SubscriptionStats, Subscriptions,
+};
+pub use table::Table;
+pub use wal::{Replay, TornReason, TornTail, Wal};

@@ -2,8 +2,11 @@
 //!
 //! A statement is first parsed with `sqlparser` and refused unless it is exactly one query
 //! (`SELECT`, `WITH`, or `EXPLAIN` of one) that reads no files by itself (no `read_parquet`-like
-//! table functions, no quoted path or URL as a table). DataFusion then plans it with DDL, DML
-//! and statements disabled, and runs it under a memory pool and a timeout.
+//! table functions, no quoted path or URL as a table). Its `kfl('…')` calls are then replaced by
+//! the KFL query's SQL condition ([`crate::views::expand_kfl_calls`]), and DataFusion plans that
+//! same statement (no second parse) with DDL, DML and statements disabled, in a session that
+//! also has the analytic views and functions of [`crate::views`], and runs it under a memory
+//! pool and a timeout.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -15,6 +18,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionContext};
 use sqlparser::ast::{ObjectName, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::GenericDialect;
@@ -23,6 +27,7 @@ use sqlparser::parser::Parser;
 
 use crate::EngineError;
 use crate::query::{register_entries, register_flows, session_config};
+use crate::views::{expand_kfl_calls, plan_statement, register_views};
 
 /// Table functions a query may call: they generate rows and read nothing.
 const ALLOWED_TABLE_FUNCTIONS: [&str; 2] = ["generate_series", "range"];
@@ -57,14 +62,33 @@ fn refused(what: impl std::fmt::Display) -> EngineError {
 /// Checks that `sql` is exactly one read-only query: a `SELECT`/`WITH` query or an `EXPLAIN`
 /// of one, calling no file-reading table function and naming no path or URL as a table.
 pub fn validate_read_only(sql: &str) -> Result<(), EngineError> {
+    parse_read_only(sql).map(|_| ())
+}
+
+/// The statement `query_sql` runs: `sql` validated by [`validate_read_only`], then its
+/// `kfl('…')` calls expanded (an invalid KFL query is an [`EngineError::Sql`]).
+pub fn prepare_query(sql: &str) -> Result<Statement, EngineError> {
+    let mut statement = parse_read_only(sql)?;
+    expand_kfl_calls(&mut statement)?;
+    // The expansion adds conditions only; checking again keeps "what runs was validated" true.
+    check_relations(&statement)?;
+    Ok(statement)
+}
+
+fn parse_read_only(sql: &str) -> Result<Statement, EngineError> {
     let statements = Parser::parse_sql(&GenericDialect {}, sql)
         .map_err(|e| EngineError::Sql(format!("invalid SQL: {e}")))?;
-    let statement = match statements.as_slice() {
-        [] => return Err(refused("empty statement")),
-        [one] => one,
-        many => return Err(refused(format!("{} statements", many.len()))),
+    let statement = match <[Statement; 1]>::try_from(statements) {
+        Ok([one]) => one,
+        Err(v) if v.is_empty() => return Err(refused("empty statement")),
+        Err(many) => return Err(refused(format!("{} statements", many.len()))),
     };
-    check_statement(statement)?;
+    check_statement(&statement)?;
+    check_relations(&statement)?;
+    Ok(statement)
+}
+
+fn check_relations(statement: &Statement) -> Result<(), EngineError> {
     match statement.visit(&mut RelationCheck) {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
@@ -151,8 +175,8 @@ fn check_table_name(name: &ObjectName) -> Result<(), EngineError> {
     }
 }
 
-/// Runs one read-only SQL query over the tables stored under `data` (`entries` and `flows`)
-/// with the default [`SqlLimits`].
+/// Runs one read-only SQL query over the tables stored under `data` (`entries` and `flows`,
+/// plus the views of [`crate::views::VIEWS`]) with the default [`SqlLimits`].
 pub async fn query_sql(data: &Path, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
     query_sql_with_limits(data, sql, SqlLimits::default()).await
 }
@@ -164,7 +188,7 @@ pub async fn query_sql_with_limits(
     sql: &str,
     limits: SqlLimits,
 ) -> Result<Vec<RecordBatch>, EngineError> {
-    validate_read_only(sql)?;
+    let statement = prepare_query(sql)?;
     // No spilling: a query over the limit fails with a clear error instead of writing temporary
     // files outside the data directory on behalf of a request.
     let runtime = RuntimeEnvBuilder::new()
@@ -176,9 +200,10 @@ pub async fn query_sql_with_limits(
     let ctx = SessionContext::new_with_config_rt(session_config(), runtime);
     register_entries(&ctx, data)?;
     register_flows(&ctx, data)?;
+    register_views(&ctx).await?;
     // The query runs as its own task so that, on a multi-threaded runtime, the timer fires on
     // time even while an operator computes without yielding; the task is aborted on timeout.
-    let mut task = tokio::spawn(plan_and_collect(ctx, sql.to_owned()));
+    let mut task = tokio::spawn(plan_and_collect(ctx, statement));
     match tokio::time::timeout(limits.timeout, &mut task).await {
         Err(_) => {
             task.abort();
@@ -191,17 +216,27 @@ pub async fn query_sql_with_limits(
 
 async fn plan_and_collect(
     ctx: SessionContext,
-    sql: String,
+    statement: Statement,
 ) -> Result<Vec<RecordBatch>, EngineError> {
+    let plan = plan_read_only(&ctx, statement).await?;
+    Ok(ctx.execute_logical_plan(plan).await?.collect().await?)
+}
+
+/// Plans a statement from [`prepare_query`] in `ctx` and checks that the plan is a query:
+/// DDL, DML and statements are refused whatever the parser let through.
+pub async fn plan_read_only(
+    ctx: &SessionContext,
+    statement: Statement,
+) -> Result<LogicalPlan, EngineError> {
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let df = ctx
-        .sql_with_options(&sql, options)
-        .await
+    let plan = plan_statement(ctx, statement).await?;
+    options
+        .verify_plan(&plan)
         .map_err(|e| EngineError::Sql(format!("invalid query: {e}")))?;
-    Ok(df.collect().await?)
+    Ok(plan)
 }
 
 /// Turns DataFusion's "resources exhausted" into [`EngineError::MemoryLimit`].

@@ -17,6 +17,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::EngineError;
 
@@ -48,13 +49,33 @@ impl StoreConfig {
     }
 
     fn writer_properties(&self) -> Result<WriterProperties, EngineError> {
-        Ok(WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(self.zstd_level)?))
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
-            .set_created_by(concat!("faultline ", env!("CARGO_PKG_VERSION")).to_owned())
-            .build())
+        writer_properties(self.row_group_rows, self.zstd_level)
     }
+}
+
+/// Columns that get a Parquet bloom filter: addresses, whose min/max statistics cannot prune
+/// a selective `src.ip == "…"` (every row group spans most of the address range).
+const BLOOM_COLUMNS: [&str; 2] = ["src_ip", "dst_ip"];
+
+/// Parquet settings of every file faultline writes: zstd, page statistics (so row groups and
+/// pages are pruned by time and by filter), bloom filters on addresses, bounded row groups.
+pub(crate) fn writer_properties(
+    row_group_rows: usize,
+    zstd_level: i32,
+) -> Result<WriterProperties, EngineError> {
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(row_group_rows.max(1)))
+        .set_created_by(concat!("faultline ", env!("CARGO_PKG_VERSION")).to_owned());
+    for column in BLOOM_COLUMNS {
+        let path = ColumnPath::from(column);
+        builder = builder
+            .set_column_bloom_filter_enabled(path.clone(), true)
+            .set_column_bloom_filter_fpp(path.clone(), 0.01)
+            .set_column_bloom_filter_max_ndv(path, 16_384);
+    }
+    Ok(builder.build())
 }
 
 /// What a writer has produced.
@@ -120,22 +141,10 @@ impl PartitionedWriter {
 
     /// Writes a batch, splitting it by hour.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), EngineError> {
-        if batch.num_rows() == 0 {
-            return Ok(());
+        for (hour, part) in split_by_hour(batch, &self.ts_column)? {
+            self.write_hour(hour, &part)?;
         }
-        let buckets = self.hour_buckets(batch)?;
-        let (lo, hi) = (min(&buckets), max(&buckets));
-        match (lo, hi) {
-            (Some(lo), Some(hi)) if lo == hi => self.write_hour(lo, batch),
-            _ => {
-                for hour in distinct(&buckets) {
-                    let mask = eq(&buckets, &Int64Array::new_scalar(hour))?;
-                    let part = filter_record_batch(batch, &mask)?;
-                    self.write_hour(hour, &part)?;
-                }
-                Ok(())
-            }
-        }
+        Ok(())
     }
 
     /// Finishes every open file and moves it into place; returns the totals.
@@ -145,16 +154,6 @@ impl PartitionedWriter {
             self.finish_hour(h)?;
         }
         Ok(self.stats)
-    }
-
-    fn hour_buckets(&self, batch: &RecordBatch) -> Result<Int64Array, EngineError> {
-        let col = batch
-            .column_by_name(&self.ts_column)
-            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-            .ok_or_else(|| EngineError::MissingTimestamp(self.ts_column.clone()))?;
-        Ok(arrow::compute::kernels::arity::unary(col, |t| {
-            t.div_euclid(HOUR_US)
-        }))
     }
 
     fn write_hour(&mut self, hour: i64, batch: &RecordBatch) -> Result<(), EngineError> {
@@ -235,19 +234,54 @@ impl Drop for PartitionedWriter {
 
 /// `<root>/<table>/date=YYYY-MM-DD/hour=HH` for an hour number since the epoch.
 pub fn partition_dir(root: &Path, table: &str, hour: i64) -> PathBuf {
-    let start = chrono::DateTime::from_timestamp(hour.saturating_mul(3600), 0).unwrap_or_default();
-    root.join(table)
-        .join(format!("date={}", start.format("%Y-%m-%d")))
-        .join(format!("hour={}", start.format("%H")))
+    root.join(partition_relative(table, hour))
 }
 
-fn unique_name() -> String {
+/// A file name stem no other writer in this or another process picks.
+pub(crate) fn unique_name() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     let seq = FILE_SEQ.fetch_add(1, Ordering::Relaxed);
     format!("part-{nanos:x}-{:x}-{seq}", std::process::id())
+}
+
+/// Splits `batch` into one batch per hour (hour number since the epoch) of its timestamp
+/// column `ts_column`, in ascending hour order, with Arrow kernels; the common single-hour batch
+/// is returned as is.
+pub(crate) fn split_by_hour(
+    batch: &RecordBatch,
+    ts_column: &str,
+) -> Result<Vec<(i64, RecordBatch)>, EngineError> {
+    if batch.num_rows() == 0 {
+        return Ok(Vec::new());
+    }
+    let col = batch
+        .column_by_name(ts_column)
+        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        .ok_or_else(|| EngineError::MissingTimestamp(ts_column.to_owned()))?;
+    let buckets: Int64Array = arrow::compute::kernels::arity::unary(col, |t| t.div_euclid(HOUR_US));
+    match (min(&buckets), max(&buckets)) {
+        (Some(lo), Some(hi)) if lo == hi => Ok(vec![(lo, batch.clone())]),
+        _ => distinct(&buckets)
+            .into_iter()
+            .map(|hour| {
+                let mask = eq(&buckets, &Int64Array::new_scalar(hour))?;
+                Ok((hour, filter_record_batch(batch, &mask)?))
+            })
+            .collect(),
+    }
+}
+
+/// `<table>/date=YYYY-MM-DD/hour=HH`, the partition directory of an hour number since the epoch.
+pub(crate) fn partition_relative(table: &str, hour: i64) -> String {
+    let start = chrono::DateTime::from_timestamp(hour.saturating_mul(3600), 0).unwrap_or_default();
+    format!(
+        "{table}/date={}/hour={}",
+        start.format("%Y-%m-%d"),
+        start.format("%H")
+    )
 }
 
 /// Distinct values of a non-null array, ascending.

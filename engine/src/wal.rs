@@ -31,7 +31,7 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 
-use crate::EngineError;
+use crate::{EngineError, Table};
 
 /// Marks the start of every record ("FLWA" little-endian).
 const MAGIC: u32 = u32::from_le_bytes(*b"FLWA");
@@ -39,34 +39,6 @@ const MAGIC: u32 = u32::from_le_bytes(*b"FLWA");
 const HEADER_LEN: usize = 4 + 1 + 4 + 4;
 /// Digits of the sequence in a segment name.
 const SEQ_DIGITS: usize = 20;
-
-/// The table a logged batch belongs to (engine's own copy, since engine does not depend on ingest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WalTable {
-    /// The `entries` table.
-    Entries,
-    /// The `flows` table.
-    Flows,
-}
-
-impl WalTable {
-    /// The byte stored in a record header.
-    fn code(self) -> u8 {
-        match self {
-            WalTable::Entries => 0,
-            WalTable::Flows => 1,
-        }
-    }
-
-    /// The table of a header byte, if it is one.
-    fn from_code(code: u8) -> Option<Self> {
-        match code {
-            0 => Some(WalTable::Entries),
-            1 => Some(WalTable::Flows),
-            _ => None,
-        }
-    }
-}
 
 /// Why the last record of the last segment was taken for a torn write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +79,9 @@ pub struct TornTail {
 #[derive(Debug)]
 pub struct Replay {
     /// Every intact record, in append order.
-    pub batches: Vec<(WalTable, RecordBatch)>,
+    pub batches: Vec<(Table, RecordBatch)>,
+    /// The sequence number of each batch, in the same order.
+    pub seqs: Vec<u64>,
     /// The torn tail record that was dropped, if any.
     pub torn_tail: Option<TornTail>,
 }
@@ -139,12 +113,14 @@ impl Wal {
         fs::create_dir_all(dir).map_err(EngineError::io("create wal directory", dir))?;
         let segments = list_segments(dir)?;
         let mut batches = Vec::new();
+        let mut seqs = Vec::new();
         let mut torn_tail = None;
         let mut next_seq = 0;
         for (i, (start, path)) in segments.iter().enumerate() {
             let is_last = i + 1 == segments.len();
             let scan = scan_segment(path, is_last)?;
             next_seq = next_seq.max(start + scan.records.len() as u64);
+            seqs.extend(*start..start + scan.records.len() as u64);
             batches.extend(scan.records);
             if let Some(torn) = scan.torn {
                 cut_torn_tail(&torn)?;
@@ -172,12 +148,48 @@ impl Wal {
             poisoned: false,
             buf: Vec::new(),
         };
-        Ok((wal, Replay { batches, torn_tail }))
+        let replay = Replay {
+            batches,
+            seqs,
+            torn_tail,
+        };
+        Ok((wal, replay))
+    }
+
+    /// Reads the log in `dir` without changing it (for a read-only view of a store another
+    /// process writes): a torn tail is reported but not cut, a segment deleted while it is being
+    /// listed is skipped, and a missing directory is an empty log.
+    pub fn read_only(dir: &Path) -> Result<Replay, EngineError> {
+        let mut replay = Replay {
+            batches: Vec::new(),
+            seqs: Vec::new(),
+            torn_tail: None,
+        };
+        if !dir.exists() {
+            return Ok(replay);
+        }
+        let segments = list_segments(dir)?;
+        for (i, (start, path)) in segments.iter().enumerate() {
+            let scan = match scan_segment(path, i + 1 == segments.len()) {
+                Err(EngineError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    continue;
+                }
+                other => other?,
+            };
+            replay
+                .seqs
+                .extend(*start..start + scan.records.len() as u64);
+            replay.batches.extend(scan.records);
+            replay.torn_tail = scan.torn.or(replay.torn_tail);
+        }
+        Ok(replay)
     }
 
     /// Appends `batch` of `table` and makes it durable (`sync_data`) before returning its
     /// sequence number. On error the record is not acknowledged and is rolled back.
-    pub fn append(&mut self, table: WalTable, batch: &RecordBatch) -> Result<u64, EngineError> {
+    pub fn append(&mut self, table: Table, batch: &RecordBatch) -> Result<u64, EngineError> {
         self.heal()?;
         encode_record(&mut self.buf, table, batch)?;
         let written = self
@@ -253,6 +265,26 @@ impl Wal {
     pub fn reset(&mut self) -> Result<(), EngineError> {
         self.rotate()?;
         self.truncate_through(self.next_seq.saturating_sub(1))
+    }
+
+    /// Makes the next append get a sequence of at least `min` (starting a new segment there),
+    /// so that sequences stay above those a flush already recorded even if the log directory
+    /// was emptied or lost.
+    pub fn ensure_next_seq(&mut self, min: u64) -> Result<(), EngineError> {
+        if self.next_seq >= min {
+            return Ok(());
+        }
+        self.rotate()?;
+        let (path, file) = open_segment(&self.dir, min)?;
+        let old = std::mem::replace(&mut self.current_path, path);
+        if self.current_len == 0 {
+            fs::remove_file(&old).map_err(EngineError::io("delete wal segment", &old))?;
+        }
+        self.current = file;
+        self.current_start = min;
+        self.current_len = 0;
+        self.next_seq = min;
+        sync_dir(&self.dir)
     }
 
     /// The sequence the next append will get.
@@ -331,11 +363,7 @@ fn cut_torn_tail(torn: &TornTail) -> Result<(), EngineError> {
 }
 
 /// Replaces `buf` with the framed record of `batch`.
-fn encode_record(
-    buf: &mut Vec<u8>,
-    table: WalTable,
-    batch: &RecordBatch,
-) -> Result<(), EngineError> {
+fn encode_record(buf: &mut Vec<u8>, table: Table, batch: &RecordBatch) -> Result<(), EngineError> {
     buf.clear();
     buf.resize(HEADER_LEN, 0);
     let mut writer = StreamWriter::try_new(&mut *buf, batch.schema_ref())?;
@@ -375,7 +403,7 @@ enum Defect {
 }
 
 /// Reads the record at `offset` of `data`: its table, its payload and where the next one starts.
-fn read_frame(data: &[u8], offset: usize) -> Result<(WalTable, &[u8], usize), Defect> {
+fn read_frame(data: &[u8], offset: usize) -> Result<(Table, &[u8], usize), Defect> {
     let header = data
         .get(offset..offset + HEADER_LEN)
         .ok_or(Defect::Torn(TornReason::IncompleteHeader))?;
@@ -398,7 +426,7 @@ fn read_frame(data: &[u8], offset: usize) -> Result<(WalTable, &[u8], usize), De
             Defect::Corrupt("CRC mismatch with more records after it".to_owned())
         });
     }
-    let table = WalTable::from_code(code)
+    let table = Table::from_code(code)
         .ok_or_else(|| Defect::Corrupt(format!("unknown table code {code}")))?;
     Ok((table, payload, end))
 }
@@ -418,7 +446,7 @@ fn decode_payload(payload: &[u8]) -> Result<RecordBatch, String> {
 
 /// The intact records of a segment and its torn tail, if any.
 struct SegmentScan {
-    records: Vec<(WalTable, RecordBatch)>,
+    records: Vec<(Table, RecordBatch)>,
     torn: Option<TornTail>,
 }
 
@@ -477,7 +505,7 @@ mod tests {
         RecordBatch::try_new(schema, vec![col]).unwrap()
     }
 
-    fn frame(table: WalTable, b: &RecordBatch) -> Vec<u8> {
+    fn frame(table: Table, b: &RecordBatch) -> Vec<u8> {
         let mut buf = Vec::new();
         encode_record(&mut buf, table, b).unwrap();
         buf
@@ -496,15 +524,15 @@ mod tests {
     #[test]
     fn frame_round_trips() {
         let b = batch(vec![1, 2, 3]);
-        let data = frame(WalTable::Flows, &b);
+        let data = frame(Table::Flows, &b);
         let (table, payload, end) = read_frame(&data, 0).unwrap();
-        assert_eq!((table, end), (WalTable::Flows, data.len()));
+        assert_eq!((table, end), (Table::Flows, data.len()));
         assert_eq!(decode_payload(payload).unwrap(), b);
     }
 
     #[test]
     fn truncated_frames_are_torn() {
-        let data = frame(WalTable::Entries, &batch(vec![7]));
+        let data = frame(Table::Entries, &batch(vec![7]));
         for cut in 0..data.len() {
             let want = if cut < HEADER_LEN {
                 TornReason::IncompleteHeader
@@ -517,7 +545,7 @@ mod tests {
 
     #[test]
     fn damage_is_classified() {
-        let one = frame(WalTable::Entries, &batch(vec![7]));
+        let one = frame(Table::Entries, &batch(vec![7]));
         let mut bad = one.clone();
         bad[0] ^= 1;
         assert_eq!(
@@ -545,30 +573,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, replay) = Wal::open(dir.path()).unwrap();
         assert!(replay.batches.is_empty() && replay.torn_tail.is_none());
-        assert_eq!(wal.append(WalTable::Entries, &batch(vec![1])).unwrap(), 0);
-        assert_eq!(wal.append(WalTable::Flows, &batch(vec![2])).unwrap(), 1);
+        assert_eq!(wal.append(Table::Entries, &batch(vec![1])).unwrap(), 0);
+        assert_eq!(wal.append(Table::Flows, &batch(vec![2])).unwrap(), 1);
         drop(wal);
         let (mut wal, replay) = Wal::open(dir.path()).unwrap();
         assert_eq!(replay.batches.len(), 2);
-        assert_eq!(wal.append(WalTable::Entries, &batch(vec![3])).unwrap(), 2);
+        assert_eq!(wal.append(Table::Entries, &batch(vec![3])).unwrap(), 2);
         wal.reset().unwrap();
         assert_eq!(wal.segments().len(), 1);
         drop(wal);
         let (mut wal, replay) = Wal::open(dir.path()).unwrap();
         assert!(replay.batches.is_empty());
-        assert_eq!(wal.append(WalTable::Entries, &batch(vec![4])).unwrap(), 3);
+        assert_eq!(wal.append(Table::Entries, &batch(vec![4])).unwrap(), 3);
     }
 
     #[test]
     fn truncate_through_keeps_uncovered_segments() {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = Wal::open(dir.path()).unwrap();
-        wal.append(WalTable::Entries, &batch(vec![1])).unwrap(); // 0
-        wal.append(WalTable::Entries, &batch(vec![2])).unwrap(); // 1
+        wal.append(Table::Entries, &batch(vec![1])).unwrap(); // 0
+        wal.append(Table::Entries, &batch(vec![2])).unwrap(); // 1
         wal.rotate().unwrap();
-        wal.append(WalTable::Entries, &batch(vec![3])).unwrap(); // 2
+        wal.append(Table::Entries, &batch(vec![3])).unwrap(); // 2
         wal.rotate().unwrap();
-        wal.append(WalTable::Entries, &batch(vec![4])).unwrap(); // 3
+        wal.append(Table::Entries, &batch(vec![4])).unwrap(); // 3
         wal.truncate_through(0).unwrap();
         assert_eq!(wal.segments().len(), 3, "segment 0 holds seq 1 too");
         wal.truncate_through(1).unwrap();
@@ -577,6 +605,6 @@ mod tests {
         assert_eq!(wal.segments().len(), 1, "the current segment stays");
         drop(wal);
         let (_, replay) = Wal::open(dir.path()).unwrap();
-        assert_eq!(replay.batches, vec![(WalTable::Entries, batch(vec![4]))]);
+        assert_eq!(replay.batches, vec![(Table::Entries, batch(vec![4]))]);
     }
 }

@@ -10,7 +10,7 @@ use arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray, UInt64Array
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::scalar::ScalarValue;
-use faultline_engine::{EngineError, TornReason, Wal, WalTable};
+use faultline_engine::{EngineError, Table, TornReason, Wal};
 use faultline_schemas::{entries_schema, entry_col, flow_col, flows_schema};
 
 /// 2024-01-01T00:00:00Z, µs.
@@ -71,11 +71,11 @@ fn flows(ids: &[u64]) -> RecordBatch {
 }
 
 /// The records every fixture log holds, in order.
-fn records() -> Vec<(WalTable, RecordBatch)> {
+fn records() -> Vec<(Table, RecordBatch)> {
     vec![
-        (WalTable::Entries, entries(&[1, 2, 3])),
-        (WalTable::Flows, flows(&[10, 11])),
-        (WalTable::Entries, entries(&[4])),
+        (Table::Entries, entries(&[1, 2, 3])),
+        (Table::Flows, flows(&[10, 11])),
+        (Table::Entries, entries(&[4])),
     ]
 }
 
@@ -105,11 +105,11 @@ fn round_trip_both_tables_and_reopen() {
     assert!(replay.torn_tail.is_none());
     assert_eq!(wal.next_seq(), 3);
     // Appends after reopen go to a new segment and replay after the old ones.
-    assert_eq!(wal.append(WalTable::Flows, &flows(&[12])).unwrap(), 3);
+    assert_eq!(wal.append(Table::Flows, &flows(&[12])).unwrap(), 3);
     drop(wal);
     let (_, replay) = Wal::open(dir.path()).unwrap();
     let mut want = records();
-    want.push((WalTable::Flows, flows(&[12])));
+    want.push((Table::Flows, flows(&[12])));
     assert_eq!(replay.batches, want);
 }
 
@@ -146,12 +146,12 @@ fn torn_tail_at_every_cut_point() {
         assert_eq!(torn.reason, want, "cut at {cut}");
         assert_eq!(file_len(&path), last_start as u64, "torn tail cut off");
         // Appending afterwards works and replays cleanly.
-        assert_eq!(wal.append(WalTable::Flows, &flows(&[99])).unwrap(), 2);
+        assert_eq!(wal.append(Table::Flows, &flows(&[99])).unwrap(), 2);
         drop(wal);
         let (_, replay) = Wal::open(work.path()).unwrap();
         assert!(replay.torn_tail.is_none(), "cut at {cut}");
         let mut want = records()[..2].to_vec();
-        want.push((WalTable::Flows, flows(&[99])));
+        want.push((Table::Flows, flows(&[99])));
         assert_eq!(replay.batches, want, "cut at {cut}");
         cuts += 1;
     }
@@ -173,7 +173,7 @@ fn crc_damage_in_last_record_is_torn_tail() {
     // The second segment holds records 1 and 2; find where record 2 starts.
     let two = tempfile::tempdir().unwrap();
     let (mut wal, _) = Wal::open(two.path()).unwrap();
-    wal.append(WalTable::Flows, &flows(&[10, 11])).unwrap();
+    wal.append(Table::Flows, &flows(&[10, 11])).unwrap();
     let last_start = file_len(&wal.segments()[0]);
     corrupt_last_record(&segments[1], last_start);
 
@@ -244,8 +244,8 @@ fn reset_deletes_segments() {
         .collect();
     assert_eq!(on_disk, wal.segments());
     assert_eq!(file_len(&on_disk[0]), 0);
-    assert_eq!(wal.append(WalTable::Entries, &entries(&[5])).unwrap(), 3);
+    assert_eq!(wal.append(Table::Entries, &entries(&[5])).unwrap(), 3);
     drop(wal);
     let (_, replay) = Wal::open(dir.path()).unwrap();
-    assert_eq!(replay.batches, vec![(WalTable::Entries, entries(&[5]))]);
+    assert_eq!(replay.batches, vec![(Table::Entries, entries(&[5]))]);
 }

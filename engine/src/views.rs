@@ -1,0 +1,188 @@
+//! SQL conveniences over `entries` and `flows`: analytic views, `kfl('…')` conditions and
+//! KFL's `datetime()` as a function.
+//!
+//! Views ([`VIEWS`], registered by [`register_views`]) are SQL over the two tables, planned
+//! against whatever provider backs them, so a view adds no storage and a filter on its time
+//! column reaches the scan of the underlying table (see "Time columns" below).
+//!
+//! | view | one row per | columns |
+//! |---|---|---|
+//! | `error_counts_per_minute` | minute, kind, error type and detail | `minute`, `kind`, `error_type`, `detail`, `errors` |
+//! | `top_failing_destinations` | day and destination | `day`, `transport`, `dst_ip`, `dst_port`, `dst_name`, `failing_entries`, `connection_errors`, `timeouts`, `loss_entries`, `failing_flows`, `distinct_sources`, `first_seen`, `last_seen` |
+//! | `error_rate_per_service` | day and service | `day`, `transport`, `service`, `service_ip`, `service_port`, `service_name`, `flows`, `failed_flows`, `errors`, `error_rate` |
+//!
+//! What counts as an error:
+//! - `error_counts_per_minute` counts the entries of KFL's `error or icmp` (Kubeshark's error
+//!   dashboard): TCP connection errors, stale streams (`timeout`), packet loss, and ICMP messages
+//!   (whose `error_type` is NULL); `detail` is `error_msg` (`SynSent`, `Reset`, `stale stream`,
+//!   `packet loss`) or, for ICMP, the message name (`DestinationUnreachable(Port)`).
+//! - `top_failing_destinations` and `error_rate_per_service` count KFL's `error` (`error_type
+//!   IS NOT NULL`), whose `dst` is the responder of the failing flow. ICMP messages are not
+//!   among them: their `dst` is the receiver of the message, and the destination that failed is
+//!   in `quoted_dst_ip`/`quoted_dst_port` (`SELECT … FROM entries WHERE kfl('icmp')`).
+//! - `error_rate_per_service`: a service is a responder address, port and transport (`tcp`,
+//!   `udp`) in `flows`; `flows` counts the flows that started that day, `errors` the error
+//!   entries of that day against the service, `failed_flows` the distinct flows among those,
+//!   and `error_rate = failed_flows / flows` (NULL when no flow started that day; it can
+//!   exceed 1 only when a flow's error falls on a later day than its start).
+//!
+//! Time columns: every view is bucketed by a truncated timestamp (`minute`, `day`), and
+//! `WHERE minute >= '…'` or `WHERE day = '2021-10-19'` becomes a range on `entries.timestamp`
+//! / `flows.start` in the scan (`date_trunc` is registered with a preimage, see
+//! [`register_functions`]), so a one-day query reads one day. Filters on aggregated columns
+//! (`first_seen`, `errors`) apply after the aggregation and do not prune.
+//!
+//! Functions ([`register_functions`]): `kfl_datetime(text)` parses KFL's `datetime()` layout
+//! (`'10/19/2021, 6:29:02.123 PM'`, UTC) to a timestamp; `date_trunc` is DataFusion's, made
+//! prunable. Every other KFL helper has a built-in: `starts_with`, `ends_with`, `contains`,
+//! `regexp_like`, `now()`, and `now() + INTERVAL '5 minutes'` for `minutes(5)` (KFL's
+//! `months(n)`/`years(n)` are 30/365 days: `INTERVAL '30 days'`). `kfl('<KFL query>')` is
+//! not a function but a rewrite before planning ([`expand_kfl_calls`]).
+
+mod functions;
+mod kfl_call;
+
+use std::sync::Arc;
+
+use datafusion::catalog::view::ViewTable;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DfStatement;
+use sqlparser::ast::Statement;
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+
+pub use functions::{KFL_DATETIME, register_functions};
+pub use kfl_call::{KFL_FUNCTION, expand_kfl_calls};
+
+use crate::EngineError;
+
+/// One analytic view: its name, a one-line description and its SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    /// The name to query it by.
+    pub name: &'static str,
+    /// What a row is, one line.
+    pub about: &'static str,
+    /// The defining query, over `entries` and `flows` (may use `kfl('…')`).
+    pub sql: &'static str,
+}
+
+/// Error entries (KFL `error or icmp`) per minute, kind, error type and detail.
+const ERROR_COUNTS_PER_MINUTE: View = View {
+    name: "error_counts_per_minute",
+    about: "entries of `error or icmp` per minute, kind, error_type and detail",
+    sql: "\
+SELECT date_trunc('minute', \"timestamp\") AS minute,
+       kind,
+       error_type,
+       coalesce(error_msg, summary) AS detail,
+       count(*) AS errors
+FROM entries
+WHERE kfl('error or icmp')
+GROUP BY 1, 2, 3, 4
+ORDER BY minute, kind, error_type, detail",
+};
+
+/// Destinations of error entries per day, worst first.
+const TOP_FAILING_DESTINATIONS: View = View {
+    name: "top_failing_destinations",
+    about: "error entries per day and destination (transport, dst ip and port), most first",
+    sql: "\
+SELECT date_trunc('day', \"timestamp\") AS day,
+       transport,
+       dst_ip,
+       dst_port,
+       max(dst_name) AS dst_name,
+       count(*) AS failing_entries,
+       count(*) FILTER (WHERE error_type = 'connection') AS connection_errors,
+       count(*) FILTER (WHERE error_type = 'timeout') AS timeouts,
+       count(*) FILTER (WHERE error_type = 'loss') AS loss_entries,
+       count(DISTINCT flow_id) AS failing_flows,
+       count(DISTINCT src_ip) AS distinct_sources,
+       min(\"timestamp\") AS first_seen,
+       max(\"timestamp\") AS last_seen
+FROM entries
+WHERE kfl('error')
+GROUP BY 1, 2, 3, 4
+ORDER BY failing_entries DESC, day, transport, dst_ip, dst_port",
+};
+
+/// Flows and errors per day and service (responder address, port and transport).
+const ERROR_RATE_PER_SERVICE: View = View {
+    name: "error_rate_per_service",
+    about: "flows, failed flows, errors and failed_flows / flows per day and TCP/UDP service",
+    sql: "\
+WITH events AS (
+    SELECT date_trunc('day', \"start\") AS day, transport, resp_ip AS ip, resp_port AS port,
+           1 AS flow, CAST(NULL AS BIGINT UNSIGNED) AS failed_flow, CAST(NULL AS VARCHAR) AS name
+    FROM flows
+    WHERE transport IN ('tcp', 'udp')
+    UNION ALL
+    SELECT date_trunc('day', \"timestamp\"), transport, dst_ip, dst_port, 0, flow_id, dst_name
+    FROM entries
+    WHERE kfl('error') AND transport IN ('tcp', 'udp')
+)
+SELECT day,
+       transport,
+       CASE WHEN strpos(ip, ':') > 0 THEN concat('[', ip, ']:', port)
+            ELSE concat(ip, ':', port) END AS service,
+       ip AS service_ip,
+       port AS service_port,
+       max(name) AS service_name,
+       sum(flow) AS flows,
+       count(DISTINCT failed_flow) AS failed_flows,
+       count(failed_flow) AS errors,
+       CAST(count(DISTINCT failed_flow) AS DOUBLE) / nullif(sum(flow), 0) AS error_rate
+FROM events
+GROUP BY day, transport, ip, port
+ORDER BY error_rate DESC NULLS LAST, errors DESC, day, transport, service_ip, service_port",
+};
+
+/// Every view [`register_views`] registers.
+pub const VIEWS: [View; 3] = [
+    ERROR_COUNTS_PER_MINUTE,
+    TOP_FAILING_DESTINATIONS,
+    ERROR_RATE_PER_SERVICE,
+];
+
+/// Registers the functions ([`register_functions`]) and every view of [`VIEWS`] in `ctx`.
+/// Call it after `entries` and `flows` are registered: each view is planned against the
+/// providers registered then.
+pub async fn register_views(ctx: &SessionContext) -> Result<(), EngineError> {
+    register_functions(ctx);
+    for view in VIEWS {
+        let plan = plan_sql(ctx, view.sql).await?;
+        let table = ViewTable::new(plan, Some(view.sql.to_owned()));
+        ctx.register_table(view.name, Arc::new(table))?;
+    }
+    Ok(())
+}
+
+/// Parses one statement of our own SQL (a view) and plans it with its `kfl()` calls expanded.
+async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<LogicalPlan, EngineError> {
+    let mut statements = Parser::parse_sql(&GenericDialect {}, sql)
+        .map_err(|e| EngineError::Sql(format!("invalid SQL: {e}")))?;
+    let mut statement = match statements.pop() {
+        Some(s) if statements.is_empty() => s,
+        _ => return Err(EngineError::Sql("expected one statement".to_owned())),
+    };
+    expand_kfl_calls(&mut statement)?;
+    plan_statement(ctx, statement).await
+}
+
+/// Plans a parsed statement in `ctx` (tables, views and functions as registered there).
+/// Planning from the statement that was validated means no second parse can read it
+/// differently. Whether the plan may run (no DDL, DML, statements) is the caller's check.
+pub async fn plan_statement(
+    ctx: &SessionContext,
+    statement: Statement,
+) -> Result<LogicalPlan, EngineError> {
+    ctx.state()
+        .statement_to_plan(DfStatement::Statement(Box::new(statement)))
+        .await
+        .map_err(|e| EngineError::Sql(format!("invalid query: {e}")))
+}
+
+#[cfg(test)]
+mod tests;
