@@ -56,7 +56,6 @@ pub use maintenance::{CompactionStats, RetentionStats};
 pub use provider::{Snapshot, SnapshotTable};
 pub use query::{EntryQuery, Order, query_entries};
 pub use sql::{SqlLimits, query_sql, query_sql_with_limits, validate_read_only};
-pub use storage::{PartitionedWriter, StoreConfig, StoreStats};
 pub use stream::QueryStream;
 pub use subscribe::{
     LiveFilter, Subscription, SubscriptionEvent, SubscriptionStats, Subscriptions,

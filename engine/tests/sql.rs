@@ -1,4 +1,5 @@
-//! `query_sql` over a small store of `entries` and `flows` written with `PartitionedWriter`.
+//! `query_sql` (a plain DataFusion listing table over the store's directories) over a small
+//! store of `entries` and `flows` written by the engine.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use arrow::util::pretty::pretty_format_batches;
 use datafusion::scalar::ScalarValue;
 use faultline_engine::storage::HOUR_US;
 use faultline_engine::{
-    EngineError, PartitionedWriter, SqlLimits, StoreConfig, query_sql, query_sql_with_limits,
+    Engine, EngineConfig, EngineError, SqlLimits, Table, query_sql, query_sql_with_limits,
 };
 use faultline_schemas::{entries_schema, entry_col, flow_col, flows_schema};
 
@@ -43,14 +44,16 @@ fn ts(us: Vec<i64>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from(us).with_timezone("UTC"))
 }
 
-fn write(data: &Path, table: &str, schema: SchemaRef, ts_col: &str, b: &RecordBatch) {
-    let mut w = PartitionedWriter::new(StoreConfig::new(data), table, schema, ts_col).unwrap();
-    w.write(b).unwrap();
-    w.close().unwrap();
+async fn write(data: &Path, table: Table, b: &RecordBatch) {
+    let mut config = EngineConfig::new(data.to_str().unwrap());
+    config.background = false;
+    let engine = Engine::open(config).await.unwrap();
+    engine.append(table, b.clone()).unwrap();
+    engine.close().await.unwrap();
 }
 
 /// Five entries over two hours in three flows (1: tcp, 2: icmp, 3: udp).
-fn store(data: &Path) {
+async fn store(data: &Path) {
     let entries = batch(
         entries_schema(),
         5,
@@ -73,13 +76,7 @@ fn store(data: &Path) {
             ),
         ]),
     );
-    write(
-        data,
-        "entries",
-        entries_schema(),
-        entry_col::TIMESTAMP,
-        &entries,
-    );
+    write(data, Table::Entries, &entries).await;
     let flows = batch(
         flows_schema(),
         3,
@@ -96,7 +93,7 @@ fn store(data: &Path) {
             ),
         ]),
     );
-    write(data, "flows", flows_schema(), flow_col::START, &flows);
+    write(data, Table::Flows, &flows).await;
 }
 
 async fn table(data: &Path, sql: &str) -> String {
@@ -107,7 +104,7 @@ async fn table(data: &Path, sql: &str) -> String {
 #[tokio::test]
 async fn aggregate_join_and_partitions() {
     let dir = tempfile::tempdir().unwrap();
-    store(dir.path());
+    store(dir.path()).await;
 
     let per_kind = table(
         dir.path(),
