@@ -2,3 +2,4 @@
 //! by the binary and the benchmarks.
 
 pub mod engine_sink;
+pub mod server;

@@ -1,8 +1,10 @@
 //! The `faultline` command: generate captures, ingest them into the store, query it.
 
+mod capture_cmd;
 mod generate_cmd;
 mod ingest_cmd;
 mod query_cmd;
+mod serve_cmd;
 mod sql_cmd;
 mod store_args;
 
@@ -21,12 +23,17 @@ enum Command {
     /// Ingest capture files or directories into the Parquet store. With no input, a demo
     /// capture is generated in the data directory and ingested.
     Ingest(ingest_cmd::IngestArgs),
+    /// Capture live traffic from network interfaces into the store until SIGINT/SIGTERM.
+    Capture(capture_cmd::CaptureArgs),
     /// Write a synthetic capture with injected errors and a truth file.
     Generate(generate_cmd::GenerateArgs),
     /// Filter the stored entries with KFL.
     Query(query_cmd::QueryArgs),
     /// Run one read-only SQL query over the stored `entries` and `flows` tables.
     Sql(sql_cmd::SqlArgs),
+    /// Serve the HTTP API (entries, SQL, live streams, summaries, uploads, metrics) while
+    /// ingesting captures in the background, until SIGINT/SIGTERM.
+    Serve(serve_cmd::ServeArgs),
     /// KFL tools.
     #[command(subcommand)]
     Kfl(query_cmd::KflCommand),
@@ -39,9 +46,11 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ingest(args) => ingest_cmd::run(args),
+        Command::Capture(args) => capture_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
         Command::Query(args) => query_cmd::run(args),
         Command::Sql(args) => sql_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
         Command::Kfl(cmd) => query_cmd::run_kfl(cmd),
     };
     match result {

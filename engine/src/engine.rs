@@ -290,7 +290,7 @@ impl Engine {
             return Err(EngineError::Closed);
         }
         self.writable()?;
-        let batch = conform(table, batch)?;
+        let batch = compact_buffers(conform(table, batch)?)?;
         if batch.num_rows() == 0 {
             return Ok(0);
         }
@@ -677,6 +677,25 @@ fn conform(table: Table, batch: RecordBatch) -> Result<RecordBatch, EngineError>
     RecordBatch::try_new(schema, batch.columns().to_vec()).map_err(|e| {
         EngineError::Schema(format!("batch does not fit table `{}`: {e}", table.name()))
     })
+}
+
+/// `batch` copied into exactly-sized buffers when it holds much more memory than its rows use
+/// (a slice of a larger batch, or builders with spare capacity), so the live buffer's byte
+/// bound counts what it keeps and does not pin memory it does not need.
+fn compact_buffers(batch: RecordBatch) -> Result<RecordBatch, EngineError> {
+    let held = batch.get_array_memory_size();
+    let used: usize = batch
+        .columns()
+        .iter()
+        .map(|c| c.to_data().get_slice_memory_size().unwrap_or(held))
+        .sum();
+    if held <= used.saturating_mul(2).saturating_add(64 << 10) {
+        return Ok(batch);
+    }
+    let rows = u32::try_from(batch.num_rows())
+        .map_err(|_| EngineError::Schema("batch has more than 2^32 rows".to_owned()))?;
+    let all = arrow::array::UInt32Array::from_iter_values(0..rows);
+    Ok(arrow::compute::take_record_batch(&batch, &all)?)
 }
 
 fn push_live(state: &mut State, table: Table, seq: u64, batch: RecordBatch) {

@@ -534,3 +534,18 @@ async fn sql_has_kfl_conditions_and_views_over_live_and_stored_rows() {
     );
     assert_eq!(total.as_primitive::<Int64Type>().value(0), errors_or_icmp);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_buffer_counts_rows_not_spare_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(config(dir.path())).await.unwrap();
+    let big = entries(0, 100_000, T0, 1);
+    let small = big.slice(0, 10);
+    engine.append(Table::Entries, small).unwrap();
+    let held = engine.stats().live_bytes;
+    assert!(
+        held < (big.get_array_memory_size() / 100) as u64,
+        "a 10-row slice of a 100 000-row batch holds {held} bytes"
+    );
+    assert_eq!(ids(&kfl(&engine, "").await), (0..10).collect::<Vec<_>>());
+}

@@ -18,6 +18,8 @@ use faultline_schemas::{entries_schema, entry_col as ec, flow_col as fc, flows_s
 use crate::emit::{Emit, EntryView, FlowView, LossCounters};
 use crate::sink::{BatchSink, SinkError, Table};
 
+mod app_cols;
+
 /// Rows per record batch unless configured otherwise.
 pub const DEFAULT_BATCH_ROWS: usize = 64 * 1024;
 
@@ -175,6 +177,7 @@ struct EntryBuilders {
     loss: LossBuilders,
     capture_drops: UInt64Builder,
     source: StringBuilder,
+    app: app_cols::AppBuilders,
 }
 
 impl EntryBuilders {
@@ -211,6 +214,7 @@ impl EntryBuilders {
             loss: LossBuilders::new(cap),
             capture_drops: UInt64Builder::with_capacity(cap),
             source: s(),
+            app: app_cols::AppBuilders::new(cap),
         }
     }
 
@@ -249,6 +253,7 @@ impl EntryBuilders {
         self.loss.append(e.loss.as_ref());
         self.capture_drops.append_option(e.capture_drops);
         self.source.append_option(source);
+        self.app.append(e);
     }
 
     fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
@@ -284,6 +289,7 @@ impl EntryBuilders {
             (ec::CAPTURE_SOURCE, Arc::new(self.source.finish())),
         ];
         self.loss.finish(LossBuilders::NAMES_ENTRIES, &mut cols);
+        self.app.finish(&mut cols);
         assemble(&entries_schema(), rows, cols)
     }
 }
@@ -517,6 +523,20 @@ impl<S: BatchSink> Batcher<S> {
         self.seq = 0;
     }
 
+    /// Like [`Batcher::set_source`], with `salt` mixed into the entry ids: a live capture
+    /// passes its start time, so two runs on the same interface do not reuse ids.
+    pub fn set_source_salted(&mut self, name: &str, salt: u64) {
+        self.set_source(name);
+        self.id_seed = mix64(self.id_seed ^ salt);
+    }
+
+    /// Hands partial batches to the sink now (a live capture does this periodically, so rows
+    /// become queryable within a bounded time instead of when a batch fills).
+    pub fn flush_pending(&mut self) {
+        self.flush_entries();
+        self.flush_flows();
+    }
+
     /// What has been written so far.
     pub fn stats(&self) -> &BatchStats {
         &self.stats
@@ -639,6 +659,9 @@ mod tests {
             icmp: None,
             loss: None,
             capture_drops: None,
+            app: None,
+            src_name: None,
+            dst_name: None,
         }
     }
 

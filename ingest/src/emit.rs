@@ -115,6 +115,67 @@ pub struct EntryView<'a> {
     pub loss: Option<LossCounters>,
     /// Packets dropped by the capture, for capture-drop `loss` entries.
     pub capture_drops: Option<u64>,
+    /// Application-layer fields, for `http` and `dns` entries.
+    pub app: Option<AppView<'a>>,
+    /// Name of the source address learnt from DNS answers.
+    pub src_name: Option<&'a str>,
+    /// Name of the destination address learnt from DNS answers.
+    pub dst_name: Option<&'a str>,
+}
+
+/// Application-layer fields of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppView<'a> {
+    /// An HTTP/1.x transaction (or the half of one that was seen).
+    Http(HttpView<'a>),
+    /// A DNS transaction (or the half of one that was seen).
+    Dns(DnsView<'a>),
+}
+
+/// HTTP fields of an `http` entry; `None` for the half that was not seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HttpView<'a> {
+    /// Request method.
+    pub method: Option<&'a str>,
+    /// Request target (path and query).
+    pub path: Option<&'a str>,
+    /// `Host` header.
+    pub host: Option<&'a str>,
+    /// Request headers as sent (the batcher lower-cases names and joins repeats).
+    pub request_headers: Option<&'a [httparse::Header<'a>]>,
+    /// Response status code.
+    pub status: Option<u16>,
+    /// Response reason phrase.
+    pub status_text: Option<&'a str>,
+    /// Response headers as sent.
+    pub response_headers: Option<&'a [httparse::Header<'a>]>,
+    /// Request bytes: head and body.
+    pub request_size: Option<u64>,
+    /// Response bytes: head and body.
+    pub response_size: Option<u64>,
+    /// First response byte minus first request byte, ms.
+    pub elapsed_ms: Option<i64>,
+}
+
+/// DNS fields of a `dns` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DnsView<'a> {
+    /// First question name.
+    pub name: Option<&'a str>,
+    /// First question type (`A`, `AAAA`, ...).
+    pub qtype: Option<&'a str>,
+    /// Response code, when a response was seen.
+    pub rcode: Option<u16>,
+    /// Answers as text, `TYPE data` joined with `, `.
+    pub answers: Option<&'a str>,
+    /// Addresses from A and AAAA answers (they name `name`).
+    pub addresses: &'a [IpAddr],
+    /// Query message bytes.
+    pub request_size: Option<u64>,
+    /// Response message bytes.
+    pub response_size: Option<u64>,
+    /// Response time minus query time, ms.
+    pub elapsed_ms: Option<i64>,
 }
 
 /// Zeek-like summary of a finished flow, borrowed.

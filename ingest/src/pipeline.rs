@@ -1,14 +1,18 @@
-//! The ingest pipeline wired end to end: capture file -> decode -> flow table (with its TCP,
-//! loss and ICMP classifiers) -> batcher -> sink. One [`Pipeline`] ingests any number of files;
-//! flows are tracked per file and closed at each file's end ("end of input").
+//! The ingest pipeline wired end to end: capture file or live interfaces -> decode -> flow table
+//! (with its TCP, loss and ICMP classifiers) -> batcher -> sink. One [`Pipeline`] ingests any
+//! number of files or live captures through one loop over a [`FrameSource`]; flows are tracked
+//! per source and closed at its end ("end of input": the file's end, or the capture's stop).
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use crate::app::AppConfig;
 use crate::batch::{BatchError, BatchStats, Batcher, DEFAULT_BATCH_ROWS};
 use crate::decode::{DecodeError, decode};
 use crate::flow::{FlowConfig, FlowTable};
+use crate::live::{DropEntryText, DropTotals, LiveCapture, LiveError};
 use crate::sink::BatchSink;
-use crate::source::{CaptureReader, SourceError, SourceStats};
+use crate::source::{CaptureReader, FrameSource, SourceError, SourceEvent, SourceStats};
 
 /// Settings of a pipeline.
 #[derive(Debug, Clone)]
@@ -17,6 +21,8 @@ pub struct PipelineConfig {
     pub flow: FlowConfig,
     /// Rows per record batch handed to the sink.
     pub batch_rows: usize,
+    /// Application layer (HTTP and DNS dissection).
+    pub app: AppConfig,
 }
 
 impl Default for PipelineConfig {
@@ -24,6 +30,7 @@ impl Default for PipelineConfig {
         Self {
             flow: FlowConfig::default(),
             batch_rows: DEFAULT_BATCH_ROWS,
+            app: AppConfig::default(),
         }
     }
 }
@@ -112,6 +119,29 @@ impl IngestSummary {
     }
 }
 
+/// Outcome of a live capture.
+#[derive(Debug)]
+pub struct LiveReport {
+    /// Frames and bytes captured, over all interfaces.
+    pub source: SourceStats,
+    /// IP packets decoded.
+    pub packets: u64,
+    /// Frames that did not decode.
+    pub undecodable: UndecodableCounts,
+    /// Packets the capture dropped, over the whole run.
+    pub drops: DropTotals,
+    /// The error that stopped the capture, if it did not stop on request.
+    pub error: Option<LiveError>,
+}
+
+/// Counters of one pass of [`Pipeline::drive`].
+#[derive(Debug, Default)]
+struct DriveCounts {
+    packets: u64,
+    undecodable: UndecodableCounts,
+    bytes: u64,
+}
+
 /// Errors that stop the whole pipeline (a damaged input does not: it is reported per file).
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -128,6 +158,7 @@ pub struct Pipeline<S: BatchSink> {
     config: PipelineConfig,
     batcher: Batcher<S>,
     files: Vec<FileReport>,
+    drop_text: DropEntryText,
 }
 
 impl<S: BatchSink> Pipeline<S> {
@@ -138,6 +169,7 @@ impl<S: BatchSink> Pipeline<S> {
             config,
             batcher,
             files: Vec::new(),
+            drop_text: DropEntryText::default(),
         }
     }
 
@@ -173,41 +205,78 @@ impl<S: BatchSink> Pipeline<S> {
         progress: &mut dyn FnMut(u64),
     ) -> FileReport {
         self.batcher.set_source(&file_label(path));
-        let mut table = FlowTable::new(self.config.flow);
-        let mut packets = 0u64;
-        let mut undecodable = UndecodableCounts::default();
-        let mut error = None;
-        while let Some(next) = reader.next_frame() {
-            let frame = match next {
-                Ok(frame) => frame,
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
-            };
-            match decode(&frame) {
-                Ok(pkt) => {
-                    packets += 1;
-                    table.process(&pkt, &mut self.batcher);
-                }
-                Err(e) => undecodable.count(e),
-            }
-            if (packets + undecodable.total()).is_multiple_of(PROGRESS_EVERY) {
-                progress(reader.stats().bytes);
-                if self.batcher.error().is_some() {
-                    break;
-                }
-            }
-        }
-        table.finish(&mut self.batcher);
-        progress(reader.stats().bytes);
+        let (counts, error) = self.drive(&mut reader, progress);
         FileReport {
             path: path.to_owned(),
             source: reader.stats().clone(),
-            packets,
-            undecodable,
+            packets: counts.packets,
+            undecodable: counts.undecodable,
             error,
         }
+    }
+
+    /// Ingests live traffic until `capture` stops (its stop flag is raised, or it fails), then
+    /// ends the flows still open and hands every buffered row to the sink. Rows are labelled
+    /// with the capture's interface names; entry ids are salted with the start time.
+    pub fn ingest_live(&mut self, capture: &mut LiveCapture) -> Result<LiveReport, PipelineError> {
+        self.batcher
+            .set_source_salted(&capture.label(), capture.started_us().unsigned_abs());
+        let (counts, error) = self.drive(capture, &mut |_| {});
+        self.batcher.flush_pending();
+        if let Some(e) = self.batcher.take_error() {
+            return Err(PipelineError::Batch(e));
+        }
+        Ok(LiveReport {
+            source: FrameSource::stats(capture).clone(),
+            packets: counts.packets,
+            undecodable: counts.undecodable,
+            drops: capture.drop_totals(),
+            error,
+        })
+    }
+
+    /// The one ingest loop: decode each frame, track it in a fresh flow table, expire flows on
+    /// ticks, store capture drops; at the end (or on a sink error) end every open flow.
+    fn drive<F: FrameSource>(
+        &mut self,
+        source: &mut F,
+        progress: &mut dyn FnMut(u64),
+    ) -> (DriveCounts, Option<F::Error>) {
+        let mut table = FlowTable::with_app(self.config.flow, self.config.app.clone());
+        let mut counts = DriveCounts::default();
+        let batcher = &mut self.batcher;
+        let text = &mut self.drop_text;
+        let result = source.run(&mut |event| {
+            match event {
+                SourceEvent::Frame(frame) => {
+                    counts.bytes += frame.data.len() as u64;
+                    match decode(&frame) {
+                        Ok(pkt) => {
+                            counts.packets += 1;
+                            table.process(&pkt, batcher);
+                        }
+                        Err(e) => counts.undecodable.count(e),
+                    }
+                    if (counts.packets + counts.undecodable.total()).is_multiple_of(PROGRESS_EVERY)
+                    {
+                        progress(counts.bytes);
+                    }
+                }
+                SourceEvent::Tick { now_us } => {
+                    table.advance_to(now_us, batcher);
+                    batcher.flush_pending();
+                }
+                SourceEvent::Drop(drop) => text.emit(&drop, batcher),
+            }
+            if batcher.error().is_some() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        table.finish(batcher);
+        progress(counts.bytes);
+        (counts, result.err())
     }
 
     /// Reports of the files ingested so far.

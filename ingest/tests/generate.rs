@@ -290,6 +290,40 @@ fn check_flow(pkts: &[Pkt<'_>], r: &TruthRecord, end: i64) {
             );
         }
         Event::EchoNoReply => assert!(from_resp == 0 && flow.len() == 3, "{name}"),
+        Event::HttpNoResponse | Event::HttpNotHttp => {
+            let server_data = flow
+                .iter()
+                .filter(|p| p.payload_len > 0 && !p.sent_by_orig(&r.flow))
+                .count();
+            let requests = flow
+                .iter()
+                .filter(|p| p.payload_len > 0 && p.sent_by_orig(&r.flow))
+                .count();
+            // Earlier exchanges on the connection were answered; the last request was not.
+            assert!(
+                fins == 2 && requests > server_data.min(requests - 1),
+                "{name}"
+            );
+            let last_data = flow.iter().rev().find(|p| p.payload_len > 0).unwrap();
+            assert!(
+                last_data.sent_by_orig(&r.flow),
+                "{name}: the client spoke last"
+            );
+        }
+        Event::HttpResponseCut => {
+            assert!(fins == 2, "{name}");
+            let last_data = flow.iter().rev().find(|p| p.payload_len > 0).unwrap();
+            assert!(
+                !last_data.sent_by_orig(&r.flow),
+                "{name}: cut inside the response"
+            );
+        }
+        Event::DnsNoResponse => assert!(flow.len() == 1 && r.flow.resp_port == Some(53), "{name}"),
+        Event::DnsUnsolicited => {
+            // One packet, sent by the DNS server.
+            let from_53 = flow[0].sent_by_orig(&r.flow) == (r.flow.orig_port == Some(53));
+            assert!(flow.len() == 1 && from_53, "{name}");
+        }
         other => panic!("unexpected flow event {other:?}"),
     }
     if matches!(r.event, Event::LossGap | Event::LossRetransmission) {
@@ -302,6 +336,7 @@ fn check_flow(pkts: &[Pkt<'_>], r: &TruthRecord, end: i64) {
             | Event::CloseWait
             | Event::LastAck
             | Event::IdleUnacked
+            | Event::DnsNoResponse
     );
     if silent {
         assert!(

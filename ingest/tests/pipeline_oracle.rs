@@ -106,7 +106,10 @@ fn icmp_histogram(batches: &[RecordBatch]) -> BTreeMap<(u8, u8, u8), u64> {
             col(ec::ICMP_TYPE),
             col(ec::ICMP_CODE),
         );
-        for i in (0..b.num_rows()).filter(|&i| kind.value(i) == "icmp") {
+        // ICMP messages only: echo requests without reply are `icmp` entries too, with an
+        // error type (`pair-not-found`), and are not in tshark's ICMP error list.
+        let error = b.column_by_name(ec::ERROR_TYPE).unwrap();
+        for i in (0..b.num_rows()).filter(|&i| kind.value(i) == "icmp" && error.is_null(i)) {
             *h.entry((v.value(i), t.value(i), c.value(i))).or_default() += 1;
         }
     }

@@ -125,7 +125,9 @@ fn produced(b: &RecordBatch) -> Vec<String> {
     .iter()
     .map(|n| u32c(n))
     .collect();
+    // Application-layer entries are compared on their own (`produced_app`).
     (0..b.num_rows())
+        .filter(|&i| !matches!(kind.value(i), "http" | "dns"))
         .map(|i| {
             let k = kind.value(i);
             let tuple = format!(
@@ -156,6 +158,58 @@ fn produced(b: &RecordBatch) -> Vec<String> {
         .collect()
 }
 
+/// `http`/`dns` error entries: (`kind client -> server error_type | msg`, reason). Complete
+/// transactions are the generator's background traffic, not events.
+fn produced_app(b: &RecordBatch) -> Vec<(String, String)> {
+    let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
+    let u16c = |n: &str| {
+        b.column_by_name(n)
+            .unwrap()
+            .as_primitive::<UInt16Type>()
+            .clone()
+    };
+    let (kind, et, msg, reason) = (
+        s(c::KIND),
+        s(c::ERROR_TYPE),
+        s(c::ERROR_MSG),
+        s(c::ERROR_REASON),
+    );
+    let (sip, dip, sp, dp) = (
+        s(c::SRC_IP),
+        s(c::DST_IP),
+        u16c(c::SRC_PORT),
+        u16c(c::DST_PORT),
+    );
+    let opt16 = |a: &arrow::array::UInt16Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+    (0..b.num_rows())
+        .filter(|&i| matches!(kind.value(i), "http" | "dns") && !et.is_null(i))
+        .map(|i| {
+            let sig = format!(
+                "{} {} -> {} {} | {}",
+                kind.value(i),
+                endpoint(sip.value(i), opt16(&sp, i)),
+                endpoint(dip.value(i), opt16(&dp, i)),
+                et.value(i),
+                msg.value(i)
+            );
+            (sig, reason.value(i).to_owned())
+        })
+        .collect()
+}
+
+fn expected_app(r: &TruthRecord) -> Option<(String, String)> {
+    let (a, f) = (r.app.as_ref()?, r.app_flow?);
+    let sig = format!(
+        "{} {} -> {} {} | {}",
+        a.kind,
+        endpoint(&f.orig_ip.to_string(), f.orig_port),
+        endpoint(&f.resp_ip.to_string(), f.resp_port),
+        a.error_type,
+        a.msg
+    );
+    Some((sig, a.reason.clone()))
+}
+
 fn multiset(v: impl IntoIterator<Item = String>) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for s in v {
@@ -178,7 +232,13 @@ fn check(cfg: Config) {
     p.ingest_reader(reader, Path::new("truth.pcap"), &mut |_| {});
     let (sink, _) = p.finish().unwrap();
     let ours = multiset(sink.entries.iter().flat_map(produced));
-    let want = multiset(records.iter().filter(|r| r.entry).map(expected));
+    // Application-layer events are compared below with the entries they cause.
+    let want = multiset(
+        records
+            .iter()
+            .filter(|r| r.entry && !matches!(r.kind.as_str(), "http" | "dns"))
+            .map(expected),
+    );
     let missing: Vec<_> = want
         .iter()
         .filter(|(k, n)| ours.get(*k) != Some(n))
@@ -196,11 +256,39 @@ fn check(cfg: Config) {
         missing,
         extra
     );
+    // Application-layer errors: exactly those the events cause, each with its reason.
+    let ours_app: Vec<(String, String)> = sink.entries.iter().flat_map(produced_app).collect();
+    let want_app: Vec<(String, String)> = records.iter().filter_map(expected_app).collect();
+    assert_eq!(
+        multiset(ours_app.iter().map(|(k, _)| k.clone())),
+        multiset(want_app.iter().map(|(k, _)| k.clone())),
+        "seed {}: application-layer errors",
+        cfg.seed
+    );
+    for (sig, fragment) in &want_app {
+        assert!(
+            ours_app
+                .iter()
+                .any(|(k, r)| k == sig && r.contains(fragment.as_str())),
+            "seed {}: {sig}: no reason containing {fragment:?} in {:?}",
+            cfg.seed,
+            ours_app
+                .iter()
+                .filter(|(k, _)| k == sig)
+                .collect::<Vec<_>>()
+        );
+    }
     // Every kind of injected entry really occurs.
     for kind in ["tcp", "timeout", "loss", "icmp"] {
         assert!(
             want.keys().any(|k| k.starts_with(kind)),
             "no {kind} entry injected"
+        );
+    }
+    for kind in ["http", "dns"] {
+        assert!(
+            want_app.iter().any(|(k, _)| k.starts_with(kind)),
+            "no {kind} error injected"
         );
     }
 }

@@ -108,6 +108,8 @@ pub mod entry_col {
     pub const DNS_TYPE: &str = "dns_type";
     /// DNS response code (0 NoError, 3 NXDomain, ...).
     pub const DNS_RCODE: &str = "dns_rcode";
+    /// DNS answers, `TYPE data` joined with `, ` (`CNAME a.example, A 192.0.2.1`).
+    pub const DNS_ANSWERS: &str = "dns_answers";
 }
 
 /// Arrow type of the header columns: `Map<Utf8, Utf8>` with lower-case keys, laid out as
@@ -187,6 +189,7 @@ fn build() -> SchemaRef {
         f(DNS_NAME, DataType::Utf8, true),
         f(DNS_TYPE, DataType::Utf8, true),
         f(DNS_RCODE, DataType::UInt16, true),
+        f(DNS_ANSWERS, DataType::Utf8, true),
     ]))
 }
 

@@ -309,6 +309,12 @@ static FIELDS: &[FieldPath] = &[
         Int,
         "DNS response code: 0 NoError, 3 NXDomain, ...",
     ),
+    col(
+        "dns.answers",
+        c::DNS_ANSWERS,
+        Str,
+        "DNS answers as text: `A 192.0.2.1, CNAME b.example`",
+    ),
     is(
         "tcp",
         c::PROTOCOL_NAME,

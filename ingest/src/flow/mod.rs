@@ -14,5 +14,8 @@ pub use community_id::CommunityId;
 pub use key::{FlowKey, Side};
 pub use table::{EndReason, FlowConfig, FlowStats, FlowTable};
 
+pub(crate) use report::Ident;
+pub(crate) use state::Flow;
+
 #[cfg(test)]
 mod tests;

@@ -21,7 +21,7 @@ use crate::tcp::state::TcpConn;
 use crate::tcp::verdict::{Ending, Verdict};
 
 /// A flow's identity with its Community ID computed (once, when needed).
-pub(super) struct Ident {
+pub(crate) struct Ident {
     flow_id: u64,
     community_id: CommunityId,
     orig: (IpAddr, u16),
@@ -31,7 +31,7 @@ pub(super) struct Ident {
 }
 
 impl Ident {
-    pub(super) fn of(key: &FlowKey, flow: &Flow) -> Ident {
+    pub(crate) fn of(key: &FlowKey, flow: &Flow) -> Ident {
         let (orig, resp) = flow.endpoints(key);
         Ident {
             flow_id: flow.id,
@@ -43,7 +43,7 @@ impl Ident {
         }
     }
 
-    fn view(&self) -> FlowIdent<'_> {
+    pub(crate) fn view(&self) -> FlowIdent<'_> {
         FlowIdent {
             flow_id: self.flow_id,
             community_id: self.community_id.as_str(),
@@ -112,6 +112,9 @@ impl Reporter {
             }),
             loss: None,
             capture_drops: None,
+            app: None,
+            src_name: None,
+            dst_name: None,
         };
         out.entry(&view);
         stats.icmp_entries += 1;
@@ -146,7 +149,80 @@ impl Reporter {
                 self.loss_entry(&ident, loss, ts, stats, out);
             }
         }
+        if let FlowKind::Icmp(i) = &flow.kind
+            && i.echo_requests > 0
+            && i.echo_replies == 0
+            && matches!(i.icmp_type, 8 | 128)
+        {
+            self.echo_entry(
+                &ident,
+                flow,
+                (i.icmp_type, i.code),
+                (reason, ending),
+                stats,
+                out,
+            );
+        }
         self.flow_record(&ident, flow, reason, tcp_error, out);
+    }
+
+    /// Emits the half connection of echo requests that got no reply (an `icmp` entry with
+    /// `pair-not-found`), stamped with the first request.
+    fn echo_entry(
+        &mut self,
+        ident: &Ident,
+        flow: &Flow,
+        (icmp_type, code): (u8, u8),
+        (reason, ending): (EndReason, Ending),
+        stats: &mut FlowStats,
+        out: &mut impl Emit,
+    ) {
+        let FlowKind::Icmp(i) = &flow.kind else {
+            return;
+        };
+        self.reason.clear();
+        let n = i.echo_requests;
+        let s = if n == 1 { "" } else { "s" };
+        let _ = match (reason, ending) {
+            (EndReason::Timeout, Ending::Timeout { timeout_us, .. }) => write!(
+                self.reason,
+                "{n} echo request{s}, no reply within {} s",
+                timeout_us / 1_000_000
+            ),
+            _ => write!(
+                self.reason,
+                "{n} echo request{s}, no reply before the capture ended"
+            ),
+        };
+        let version = if icmp_type == 128 { 6 } else { 4 };
+        let view = EntryView {
+            ts_us: flow.start_us,
+            kind: EntryKind::Icmp,
+            flow: Some(ident.view()),
+            src: (ident.orig.0, None),
+            dst: (ident.resp.0, None),
+            proto: ident.proto,
+            vlan: ident.vlan,
+            summary: "echo request without reply",
+            error: Some(ErrorView {
+                error_type: ErrorType::PairNotFound,
+                msg: "echo request without reply",
+                reason: &self.reason,
+            }),
+            icmp: Some(IcmpView {
+                version,
+                icmp_type,
+                code,
+                quoted: None,
+            }),
+            loss: None,
+            capture_drops: None,
+            app: None,
+            src_name: None,
+            dst_name: None,
+        };
+        out.entry(&view);
+        stats.icmp_entries += 1;
     }
 
     /// Emits the `tcp` or `timeout` entry; returns the TCP error state name.
@@ -191,6 +267,9 @@ impl Reporter {
             icmp: None,
             loss: None,
             capture_drops: None,
+            app: None,
+            src_name: None,
+            dst_name: None,
         };
         out.entry(&view);
         match kind {
@@ -227,6 +306,9 @@ impl Reporter {
             icmp: None,
             loss: Some(loss),
             capture_drops: None,
+            app: None,
+            src_name: None,
+            dst_name: None,
         };
         out.entry(&view);
         stats.loss_entries += 1;

@@ -71,6 +71,16 @@ impl Flow {
         }
     }
 
+    /// The flow's id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Time of the flow's latest packet, µs.
+    pub(crate) fn last_us(&self) -> i64 {
+        self.last_us
+    }
+
     /// Counts a packet from `side`; returns true when it came from the originator.
     pub(super) fn count(&mut self, side: Side, pkt: &Packet<'_>, payload: u64) -> bool {
         let from_orig = side == self.orig_side;

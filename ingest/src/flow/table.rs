@@ -14,6 +14,9 @@ use super::report::{Ident, Reporter};
 use super::roles::{tcp_receiver_is_originator, udp_receiver_is_originator};
 use super::state::{Flow, FlowKind, UdpFlow, new_icmp_flow, tcp_packet};
 use super::timer::{Timer, Wheel};
+use crate::app::names::{NameTable, Resolver};
+use crate::app::reason::FlowEnd;
+use crate::app::{AppConfig, AppLayer, AppStats};
 use crate::decode::{IcmpMessage, Packet, TcpSegment, Transport, UdpDatagram};
 use crate::emit::Emit;
 use crate::icmp::{self, IcmpClass};
@@ -144,11 +147,19 @@ pub struct FlowTable {
     now_us: i64,
     stats: FlowStats,
     report: Reporter,
+    app: AppLayer,
+    /// Names learnt from DNS answers; entries are named on their way out.
+    names: NameTable,
 }
 
 impl FlowTable {
-    /// An empty table.
+    /// An empty table with the default application layer.
     pub fn new(cfg: FlowConfig) -> Self {
+        Self::with_app(cfg, AppConfig::default())
+    }
+
+    /// An empty table with the given application layer settings.
+    pub fn with_app(cfg: FlowConfig, app: AppConfig) -> Self {
         FlowTable {
             wheel: Wheel::new(cfg.max_timeout_us()),
             cfg,
@@ -156,7 +167,19 @@ impl FlowTable {
             now_us: i64::MIN,
             stats: FlowStats::default(),
             report: Reporter::new(),
+            app: AppLayer::new(app),
+            names: NameTable::default(),
         }
+    }
+
+    /// Counters of the application layer (HTTP and DNS).
+    pub fn app_stats(&self) -> &AppStats {
+        self.app.stats()
+    }
+
+    /// Heap bytes held by the application layer's streams and dissectors now.
+    pub fn app_heap_bytes(&self) -> usize {
+        self.app.heap_bytes()
     }
 
     /// Counters so far.
@@ -177,11 +200,23 @@ impl FlowTable {
     /// Processes one packet: expires flows whose time has come, then updates (or creates) the
     /// packet's flow; ICMP errors and router messages are emitted at once.
     pub fn process(&mut self, pkt: &Packet<'_>, out: &mut impl Emit) {
+        let mut names = std::mem::take(&mut self.names);
+        self.process_named(
+            pkt,
+            &mut Resolver {
+                names: &mut names,
+                out,
+            },
+        );
+        self.names = names;
+    }
+
+    fn process_named(&mut self, pkt: &Packet<'_>, out: &mut impl Emit) {
         self.stats.packets += 1;
         self.advance(pkt.ts_us, out);
         match &pkt.transport {
             Transport::Tcp(seg) => self.tcp(pkt, seg, out),
-            Transport::Udp(d) => self.udp(pkt, d),
+            Transport::Udp(d) => self.udp(pkt, d, out),
             Transport::Icmp(m) => self.icmp(pkt, m, out),
             Transport::Other => self.other(pkt),
         }
@@ -189,6 +224,15 @@ impl FlowTable {
 
     /// Ends every flow still in the table (the input is over), oldest first.
     pub fn finish(&mut self, out: &mut impl Emit) {
+        let mut names = std::mem::take(&mut self.names);
+        self.finish_named(&mut Resolver {
+            names: &mut names,
+            out,
+        });
+        self.names = names;
+    }
+
+    fn finish_named(&mut self, out: &mut impl Emit) {
         let mut keys: Vec<(i64, u64, FlowKey)> = self
             .flows
             .iter()
@@ -203,6 +247,21 @@ impl FlowTable {
             }
         }
         self.stats.active = 0;
+    }
+
+    /// Moves the clock to `now_us` without a packet and expires the flows due by then: a live
+    /// capture calls it with the wall clock, so idle flows end on time even when no traffic
+    /// arrives. Earlier times are ignored.
+    pub fn advance_to(&mut self, now_us: i64, out: &mut impl Emit) {
+        let mut names = std::mem::take(&mut self.names);
+        self.advance(
+            now_us,
+            &mut Resolver {
+                names: &mut names,
+                out,
+            },
+        );
+        self.names = names;
     }
 
     /// Moves the capture clock and expires due flows: a bucket per new capture second, and
@@ -344,9 +403,12 @@ impl FlowTable {
             };
             self.retire(&key, &old, reason, ending, out);
         }
+        if let Some(flow) = self.flows.get(&key) {
+            self.app.tcp(&key, side, flow, pkt, seg, out);
+        }
     }
 
-    fn udp(&mut self, pkt: &Packet<'_>, d: &UdpDatagram<'_>) {
+    fn udp(&mut self, pkt: &Packet<'_>, d: &UdpDatagram<'_>, out: &mut impl Emit) {
         let (key, side) = FlowKey::new(
             (pkt.ip.src, d.src_port),
             (pkt.ip.dst, d.dst_port),
@@ -366,6 +428,11 @@ impl FlowTable {
         let from_orig = flow.count(side, pkt, d.payload.len() as u64);
         if let FlowKind::Udp(u) = &mut flow.kind {
             u.history.check(from_orig, mask::DATA, b'D');
+        }
+        if self.app.wants_udp(d.src_port, d.dst_port)
+            && let Some(flow) = self.flows.get(&key)
+        {
+            self.app.udp(&key, side, flow, pkt.ts_us, d, out);
         }
     }
 
@@ -401,7 +468,10 @@ impl FlowTable {
         let quoted_flow = quoted.and_then(|q| {
             let ports = (q.src_port.unwrap_or(0), q.dst_port.unwrap_or(0));
             let (k, _) = FlowKey::new((q.src, ports.0), (q.dst, ports.1), q.proto, pkt.vlan);
-            self.flows.get(&k).map(|f| Ident::of(&k, f))
+            let f = self.flows.get(&k)?;
+            self.app
+                .icmp_error(&k, f.id(), (m.version, m.icmp_type, m.code));
+            Some(Ident::of(&k, f))
         });
         let ident = match quoted_flow {
             Some(i) => i,
@@ -438,6 +508,12 @@ impl FlowTable {
     ) {
         self.count_end(reason);
         self.stats.active = self.flows.len() as u64;
+        let timeout_us = match ending {
+            Ending::Timeout { timeout_us, .. } => timeout_us,
+            _ => self.cfg.stream_timeout_us,
+        };
+        self.app
+            .retire(key, flow, FlowEnd { reason, timeout_us }, out);
         self.report
             .retire(key, flow, (reason, ending), &mut self.stats, out);
     }

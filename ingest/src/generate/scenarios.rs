@@ -84,6 +84,11 @@ pub(crate) fn event(sc: &mut Script<'_>, ev: Event) {
         Event::Icmp6RouterSolicitation => router_solicitation(sc, true),
         Event::Icmp6Redirect => redirect_v6(sc),
         Event::EchoNoReply => echo_no_reply(sc),
+        Event::HttpNoResponse => http_no_response(sc),
+        Event::HttpResponseCut => http_response_cut(sc),
+        Event::HttpNotHttp => http_not_http(sc),
+        Event::DnsNoResponse => dns_no_response(sc),
+        Event::DnsUnsolicited => dns_unsolicited(sc),
         Event::Icmp4PortUnreachable
         | Event::Icmp6PortUnreachable
         | Event::Icmp4HostUnreachable
@@ -879,4 +884,127 @@ fn echo_no_reply(sc: &mut Script<'_>) {
         reason: Some("no-reply"),
         ..Draft::new(Event::EchoNoReply, o)
     });
+}
+
+/// A request on a fresh (or used) HTTP connection, written as one segment; returns its
+/// ordinal and the time after the server's ACK.
+fn unanswered_request(sc: &mut Script<'_>, h: &mut Http, t: i64) -> (u32, i64) {
+    let web = h.web;
+    let req = Request {
+        post: false,
+        body_len: 0,
+        close: false,
+    };
+    let (m, len) = sc.msg(
+        |out, rng| req.head(web.host, web.port, rng, out),
+        Body::None,
+        0,
+    );
+    let flags = crate::decode::tcp_flags::ACK | crate::decode::tcp_flags::PSH;
+    let o = h.tcp.seg(
+        sc,
+        CLIENT,
+        t,
+        flags,
+        Payload::Msg {
+            msg: m,
+            off: 0,
+            len,
+        },
+    );
+    let t1 = t + h.tcp.react(&mut sc.rng, SERVER);
+    h.tcp.ack_all_of(sc, CLIENT, t1);
+    (o, t1)
+}
+
+fn app_draft(ev: Event, decisive: u32, reason: &'static str, tcp: Option<&TcpConn>) -> Draft {
+    Draft {
+        reason: Some(reason),
+        counters: tcp.map(|t| t.counters),
+        ..Draft::new(ev, decisive)
+    }
+}
+
+fn http_no_response(sc: &mut Script<'_>) {
+    let v6 = sc.rng.chance(150);
+    let (mut h, t) = open_http(sc, v6, None);
+    let n = sc.rng.range_u32(0, 2);
+    let t = plain_exchanges(sc, &mut h, t, n);
+    let (o, t) = unanswered_request(sc, &mut h, t);
+    let give_up = sc.rng.range(1_000_000, 5_000_000);
+    h.tcp.close(sc, CLIENT, t + give_up);
+    sc.draft(app_draft(
+        Event::HttpNoResponse,
+        o,
+        "client-closed-unanswered",
+        Some(&h.tcp),
+    ));
+}
+
+fn http_response_cut(sc: &mut Script<'_>) {
+    let v6 = sc.rng.chance(150);
+    let (mut h, t) = open_http(sc, v6, None);
+    let n = sc.rng.range_u32(0, 2);
+    let t = plain_exchanges(sc, &mut h, t, n);
+    let (o, t) = unanswered_request(sc, &mut h, t);
+    let t = t + proc_time(&mut sc.rng);
+    let segs = sc.rng.range_u32(8, 30);
+    let resp = Response::large(&mut sc.rng, segs, MSS);
+    let (m, len) = sc.msg(|out, _| resp.head(t, out), resp.body, resp.body_len);
+    let stop = sc.rng.range_u32(1, 6);
+    let plan = Twist::Stop(stop).plan(&mut sc.rng, len);
+    let t = h.tcp.send(sc, SERVER, t, m, len, &plan);
+    let d = sc.rng.range(30, 500);
+    h.tcp.close(sc, SERVER, t + d);
+    sc.draft(app_draft(
+        Event::HttpResponseCut,
+        o,
+        "server-closed-mid-body",
+        Some(&h.tcp),
+    ));
+}
+
+fn http_not_http(sc: &mut Script<'_>) {
+    let v6 = sc.rng.chance(150);
+    let (mut h, t) = open_http(sc, v6, None);
+    // A TLS ClientHello's first bytes: what a client speaking TLS to port 80 sends.
+    let n = sc.rng.range_u32(40, 200) as usize;
+    let hello = sc.bytes(|o| {
+        o.extend_from_slice(&[
+            0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+        ]);
+        o.extend((0..n).map(|i| (i * 37 % 251) as u8));
+    });
+    let flags = crate::decode::tcp_flags::ACK | crate::decode::tcp_flags::PSH;
+    let o = h.tcp.seg(sc, CLIENT, t, flags, hello);
+    let t1 = t + h.tcp.react(&mut sc.rng, SERVER);
+    h.tcp.ack_all_of(sc, CLIENT, t1);
+    let d = sc.rng.range(100, 2_000);
+    h.tcp.close(sc, SERVER, t1 + d);
+    sc.draft(app_draft(Event::HttpNotHttp, o, "not-http", Some(&h.tcp)));
+}
+
+fn dns_no_response(sc: &mut Script<'_>) {
+    let v6 = sc.rng.chance(150);
+    let client = setup_client(sc, v6);
+    sc.set_node(S, hosts::resolver(v6));
+    let d = Dns::random(&mut sc.rng);
+    let sport = sc.ports.next(client.slot, &mut sc.rng);
+    let q = sc.bytes(|o| d.query(o));
+    let t0 = sc.t0;
+    let o = sc.push(t0, (C, S), 64, L4::Udp { sport, dport: 53 }, q);
+    sc.needs_quiet = true;
+    sc.draft(app_draft(Event::DnsNoResponse, o, "unanswered-idle", None));
+}
+
+fn dns_unsolicited(sc: &mut Script<'_>) {
+    let v6 = sc.rng.chance(150);
+    let client = setup_client(sc, v6);
+    sc.set_node(S, hosts::resolver(v6));
+    let d = Dns::random(&mut sc.rng);
+    let dport = sc.ports.next(client.slot, &mut sc.rng);
+    let r = sc.bytes(|o| d.response(o));
+    let t0 = sc.t0;
+    let o = sc.push(t0, (S, C), 63, L4::Udp { sport: 53, dport }, r);
+    sc.draft(app_draft(Event::DnsUnsolicited, o, "no-query", None));
 }

@@ -70,11 +70,21 @@ pub enum Event {
     Icmp6Redirect,
     /// Three echo requests (IPv4 or IPv6) that got no reply.
     EchoNoReply,
+    /// An HTTP request the server acknowledged but never answered; the client closed.
+    HttpNoResponse,
+    /// An HTTP response shorter than its Content-Length; the server closed.
+    HttpResponseCut,
+    /// Bytes that are not HTTP sent to an HTTP port; the server closed.
+    HttpNotHttp,
+    /// A DNS query never answered (no ICMP error either), then silence.
+    DnsNoResponse,
+    /// A DNS response with no query before it.
+    DnsUnsolicited,
 }
 
 impl Event {
     /// The events the generator schedules on purpose (all but by-products), in a stable order.
-    pub const INJECTED: [Event; 27] = [
+    pub const INJECTED: [Event; 32] = [
         Event::SynNoAnswer,
         Event::SynRefused,
         Event::ResetByOriginator,
@@ -101,6 +111,11 @@ impl Event {
         Event::Icmp6RouterAdvertisement,
         Event::Icmp6Redirect,
         Event::EchoNoReply,
+        Event::HttpNoResponse,
+        Event::HttpResponseCut,
+        Event::HttpNotHttp,
+        Event::DnsNoResponse,
+        Event::DnsUnsolicited,
         Event::SynTimeExceeded,
     ];
 
@@ -134,6 +149,11 @@ impl Event {
             Event::Icmp6RouterAdvertisement => "icmp6-router-advertisement",
             Event::Icmp6Redirect => "icmp6-redirect",
             Event::EchoNoReply => "echo-no-reply",
+            Event::HttpNoResponse => "http-no-response",
+            Event::HttpResponseCut => "http-response-cut",
+            Event::HttpNotHttp => "http-not-http",
+            Event::DnsNoResponse => "dns-no-response",
+            Event::DnsUnsolicited => "dns-unsolicited",
         }
     }
 
@@ -154,6 +174,8 @@ impl Event {
             | Event::LastAck => EntryKind::Tcp,
             Event::IdleUnacked => EntryKind::Timeout,
             Event::LossGap | Event::LossRetransmission => EntryKind::Loss,
+            Event::HttpNoResponse | Event::HttpResponseCut | Event::HttpNotHttp => EntryKind::Http,
+            Event::DnsNoResponse | Event::DnsUnsolicited => EntryKind::Dns,
             _ => EntryKind::Icmp,
         }
     }
@@ -164,6 +186,13 @@ impl Event {
             EntryKind::Tcp => Some(ErrorType::Connection),
             EntryKind::Timeout => Some(ErrorType::Timeout),
             EntryKind::Loss => Some(ErrorType::Loss),
+            EntryKind::Icmp if self == Event::EchoNoReply => Some(ErrorType::PairNotFound),
+            EntryKind::Http | EntryKind::Dns => {
+                self.app_effect().map(|a| match a.error_type.as_str() {
+                    "dissection" => ErrorType::Dissection,
+                    _ => ErrorType::PairNotFound,
+                })
+            }
             _ => None,
         }
     }
@@ -181,10 +210,80 @@ impl Event {
         }
     }
 
-    /// Whether an `entries` row is expected (false only for echo requests without reply, a
-    /// flow-level fact: `flows.echo_requests > 0`, `echo_replies == 0`).
+    /// The application-layer entry the event causes besides its own, if any: the response
+    /// cut by a reset is an HTTP `unexpected EOF`, the request left idle is an HTTP request
+    /// without response, the DNS query answered by a port unreachable is a DNS query without
+    /// response whose reason is the ICMP error.
+    pub fn app_effect(self) -> Option<AppTruth> {
+        let t = |kind: &str, error_type: ErrorType, msg: &str, reason: &str| AppTruth {
+            kind: kind.to_owned(),
+            error_type: error_type.as_str().to_owned(),
+            msg: msg.to_owned(),
+            reason: reason.to_owned(),
+        };
+        Some(match self {
+            Event::ResetByOriginator => t(
+                "http",
+                ErrorType::Dissection,
+                "unexpected EOF",
+                "peer reset: the client reset the connection",
+            ),
+            Event::ResetByResponder => t(
+                "http",
+                ErrorType::Dissection,
+                "unexpected EOF",
+                "peer reset: the server reset the connection",
+            ),
+            Event::IdleUnacked => t(
+                "http",
+                ErrorType::PairNotFound,
+                "request without response",
+                "stream timed out: idle for 10 s",
+            ),
+            Event::Icmp4PortUnreachable | Event::Icmp6PortUnreachable => t(
+                "dns",
+                ErrorType::PairNotFound,
+                "query without response",
+                "ICMP error received for the flow: DestinationUnreachable",
+            ),
+            Event::HttpNoResponse => t(
+                "http",
+                ErrorType::PairNotFound,
+                "request without response",
+                "connection closed by the client",
+            ),
+            Event::HttpResponseCut => t(
+                "http",
+                ErrorType::Dissection,
+                "unexpected EOF",
+                "connection closed by the server",
+            ),
+            Event::HttpNotHttp => t(
+                "http",
+                ErrorType::Dissection,
+                "parser error: invalid request head: invalid token",
+                "the client sent bytes that are not HTTP/1.x",
+            ),
+            Event::DnsNoResponse => t(
+                "dns",
+                ErrorType::PairNotFound,
+                "query without response",
+                "stream timed out: idle for 10 s",
+            ),
+            Event::DnsUnsolicited => t(
+                "dns",
+                ErrorType::PairNotFound,
+                "response without query",
+                "capture began mid-stream",
+            ),
+            _ => return None,
+        })
+    }
+
+    /// Whether an `entries` row is expected: for every event (echo requests without reply are
+    /// an `icmp` entry with `pair-not-found`).
     pub fn expects_entry(self) -> bool {
-        self != Event::EchoNoReply
+        true
     }
 }
 
@@ -266,6 +365,19 @@ pub struct IcmpTruth {
 /// stores (fast retransmissions are also counted as retransmissions).
 pub type Counters = crate::emit::LossCounters;
 
+/// An application-layer entry an event is expected to cause (besides its own entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppTruth {
+    /// `http` or `dns`.
+    pub kind: String,
+    /// `pair-not-found` or `dissection`.
+    pub error_type: String,
+    /// The `error_msg`: `request without response`, `unexpected EOF`, ...
+    pub msg: String,
+    /// What the `error_reason` must contain.
+    pub reason: String,
+}
+
 /// One line of the truth file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TruthRecord {
@@ -305,6 +417,11 @@ pub struct TruthRecord {
     pub related: Option<FlowKey>,
     /// Expected tshark counters of the TCP flow (every TCP event; all zero unless stated).
     pub counters: Option<Counters>,
+    /// The application-layer entry the event causes, on `app_flow` (client first).
+    pub app: Option<AppTruth>,
+    /// The flow of the application-layer entry: the event's flow, or for an ICMP error the
+    /// flow it quotes.
+    pub app_flow: Option<FlowKey>,
 }
 
 /// What a scenario knows about an event before its conversation is finished.
@@ -388,7 +505,30 @@ pub(crate) fn resolve(conv: &Conv, d: &Draft, id: u64) -> Result<TruthRecord, Ge
         icmp,
         related: related.map(|q| flow_key(conv, q, true)),
         counters: d.counters,
+        app: d.event.app_effect(),
+        app_flow: d.event.app_effect().map(|_| {
+            client_first(match related {
+                Some(q) => flow_key(conv, q, true),
+                None => flow,
+            })
+        }),
     })
+}
+
+/// `f` with the client first: the server is the end on a DNS or HTTP port.
+fn client_first(f: FlowKey) -> FlowKey {
+    let server_port = |p: Option<u16>| matches!(p, Some(53 | 80 | 8080));
+    if server_port(f.orig_port) && !server_port(f.resp_port) {
+        FlowKey {
+            orig_ip: f.resp_ip,
+            orig_port: f.resp_port,
+            resp_ip: f.orig_ip,
+            resp_port: f.orig_port,
+            ..f
+        }
+    } else {
+        f
+    }
 }
 
 fn is_echo(ty: u8) -> bool {
@@ -472,7 +612,8 @@ mod tests {
         for e in Event::INJECTED {
             let k = e.entry_kind();
             assert_eq!(e.tcp_state().is_some(), k == EntryKind::Tcp, "{e:?}");
-            assert_eq!(e.error_type().is_none(), k == EntryKind::Icmp, "{e:?}");
+            let icmp_message = k == EntryKind::Icmp && e != Event::EchoNoReply;
+            assert_eq!(e.error_type().is_none(), icmp_message, "{e:?}");
         }
     }
 

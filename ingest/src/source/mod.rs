@@ -1,15 +1,18 @@
-//! Capture sources: pcap and pcapng files (optionally gzip-compressed), frame by frame.
+//! Capture sources: pcap and pcapng files (optionally gzip-compressed), frame by frame, and the
+//! [`FrameSource`] trait that files and live interfaces (see [`crate::live`]) share.
 //!
 //! [`CaptureReader`] streams a capture through one large buffer and lends out one [`Frame`] at a
 //! time, so reading allocates nothing per frame. Damaged files yield every frame before the damage,
 //! then a single [`SourceError`], then nothing.
 
+mod frame_source;
 mod input;
 mod pcapng;
 mod reader;
 mod stats;
 mod time;
 
+pub use frame_source::{CaptureDrop, FrameSource, SourceEvent};
 pub use reader::{CaptureReader, DEFAULT_BUFFER_SIZE, MAX_CAPLEN, SourceError};
 pub use stats::SourceStats;
 

@@ -3,7 +3,7 @@
 
 pub mod analysis;
 pub mod history;
-mod reassembly;
+pub mod reassembly;
 pub mod state;
 pub mod verdict;
 

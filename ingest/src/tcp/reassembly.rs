@@ -3,6 +3,11 @@
 //! and `g` history letters). Zeek keeps every out-of-order block; this keeps the contiguous
 //! prefix and one block beyond a hole, so a second hole open at the same time can be reported
 //! when Zeek would not.
+//!
+//! The application dissectors need the bytes themselves: [`stream::ByteStream`] reassembles
+//! them per direction, with the same notion of a gap (an acknowledged hole).
+
+pub mod stream;
 
 /// What Zeek's reassembler would know about one direction's data, reduced to the contiguous
 /// prefix and one block beyond a hole. All positions are relative sequence numbers.

@@ -1,0 +1,151 @@
+//! `faultline capture`: live traffic from network interfaces through the engine into the
+//! store, until SIGINT or SIGTERM; then open flows are ended, everything is flushed and the
+//! command exits 0. Capture drops are stored as `loss` entries (`error.msg == "capture-drop"`).
+
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context;
+use clap::Args;
+use faultline_engine::Engine;
+use faultline_ingest::live::{Backend, DEFAULT_SNAPLEN, LiveCapture, LiveConfig, StopFlag};
+use faultline_ingest::pipeline::{LiveReport, Pipeline, PipelineConfig};
+
+use faultline::engine_sink::EngineSink;
+
+use crate::ingest_cmd::{report_recovery, seconds_to_us};
+use crate::store_args::{StoreArgs, runtime};
+
+/// Arguments of `faultline capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Interface to capture on; repeat for several.
+    #[arg(long = "interface", short = 'i', required = true)]
+    pub interfaces: Vec<String>,
+    /// Capture filter in tcpdump syntax (e.g. 'not port 22'), run in the kernel.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Bytes kept of each packet.
+    #[arg(long, default_value_t = DEFAULT_SNAPLEN)]
+    pub snaplen: u32,
+    /// Put the interfaces in promiscuous mode.
+    #[arg(long)]
+    pub promisc: bool,
+    /// Capture implementation: `pcap` (memory-mapped ring, drop counters) or `pnet`.
+    #[arg(long, default_value = "pcap")]
+    pub backend: Backend,
+    /// Kernel buffer per interface, MiB (pcap backend).
+    #[arg(long, default_value_t = 32)]
+    pub buffer_mib: usize,
+    /// Read the drop counters this often, seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub stats_interval: f64,
+    /// Where the store is.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Flush the live buffer to Parquet at least this often, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub flush_interval: f64,
+    /// Seconds after which an idle, incomplete stream is stale.
+    #[arg(long, default_value_t = 10.0)]
+    pub stream_timeout: f64,
+    /// Seconds a closed or reset connection is kept for late packets before its entries
+    /// are written.
+    #[arg(long, default_value_t = 5.0)]
+    pub close_linger: f64,
+    /// End an unanswered connection attempt this many seconds after its first SYN
+    /// (default: at the stream timeout).
+    #[arg(long)]
+    pub attempt_timeout: Option<f64>,
+}
+
+/// Runs the command.
+pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
+    let mut config = PipelineConfig::default();
+    config.flow.stream_timeout_us = seconds_to_us(args.stream_timeout, "--stream-timeout")?;
+    config.flow.close_linger_us = seconds_to_us(args.close_linger, "--close-linger")?;
+    config.flow.attempt_timeout_us = args
+        .attempt_timeout
+        .map(|s| seconds_to_us(s, "--attempt-timeout"))
+        .transpose()?;
+    let live = LiveConfig {
+        backend: args.backend,
+        snaplen: args.snaplen,
+        promiscuous: args.promisc,
+        filter: args.filter.clone(),
+        buffer_bytes: args.buffer_mib.max(1) << 20,
+        stats_interval: std::time::Duration::from_micros(
+            seconds_to_us(args.stats_interval, "--stats-interval")?.unsigned_abs(),
+        ),
+        ..LiveConfig::new(args.interfaces.clone())
+    };
+    let stop = StopFlag::default();
+    let mut capture = LiveCapture::open(&live, stop.clone())?;
+
+    let runtime = runtime()?;
+    runtime.spawn(stop_on_signal(stop));
+    let mut engine_config = args.store.config();
+    engine_config.flush.max_age = std::time::Duration::from_micros(
+        seconds_to_us(args.flush_interval, "--flush-interval")?.unsigned_abs(),
+    );
+    let engine = runtime
+        .block_on(Engine::open(engine_config))
+        .with_context(|| format!("opening {}", args.store.data))?;
+    report_recovery(&engine);
+    eprintln!(
+        "capturing on {} ({} backend){}; Ctrl-C to stop",
+        capture.label(),
+        args.backend.as_str(),
+        args.filter
+            .as_deref()
+            .map(|f| format!(", filter `{f}`"))
+            .unwrap_or_default()
+    );
+    let mut pipeline = Pipeline::new(config, EngineSink::new(engine.clone()));
+    let report = pipeline.ingest_live(&mut capture)?;
+    let (_sink, summary) = pipeline.finish()?;
+    runtime
+        .block_on(engine.close())
+        .context("flushing the store")?;
+    print_report(&report, summary.batches.entries(), summary.batches.flows);
+    match report.error {
+        Some(e) => Err(e).context("capture stopped"),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Raises `stop` on the first SIGINT or SIGTERM.
+async fn stop_on_signal(stop: StopFlag) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            eprintln!("warning: cannot watch SIGTERM ({e}); stop with Ctrl-C");
+            let _ = ctrl_c.await;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+}
+
+fn print_report(r: &LiveReport, entries: u64, flows: u64) {
+    let drops = if r.drops.counted {
+        format!(
+            "{} by the kernel (capture ring full), {} by the interfaces",
+            r.drops.kernel, r.drops.interface
+        )
+    } else {
+        "not counted (the pnet backend has no drop counters)".into()
+    };
+    eprintln!(
+        "captured {} frames ({} IP packets, {} undecodable); {entries} entries, {flows} flows; \
+         dropped: {drops}",
+        r.source.frames,
+        r.packets,
+        r.undecodable.total()
+    );
+}

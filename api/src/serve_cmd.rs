@@ -1,0 +1,250 @@
+//! `faultline serve`: opens the store for writing, ingests the given captures (and live
+//! interfaces) in the background, and serves the HTTP API until SIGINT or SIGTERM; then live
+//! streams end, ingest stops and the store is flushed and closed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use faultline::server::{
+    self, AppState, CountingSink, IngestQueue, IngestSource, Limits, Metrics, ServerConfig,
+};
+use faultline_engine::{Engine, SqlLimits};
+use faultline_ingest::live::{LiveCapture, LiveConfig, StopFlag};
+use faultline_ingest::pipeline::{Pipeline, PipelineConfig, expand_inputs};
+
+use crate::ingest_cmd::{report_recovery, seconds_to_us};
+use crate::store_args::{StoreArgs, runtime};
+
+/// Environment variable holding the bearer token when `--token` is not given.
+const TOKEN_ENV: &str = "FAULTLINE_TOKEN";
+/// How long shutdown waits for a running file ingest before closing the store under it.
+const INGEST_GRACE: Duration = Duration::from_secs(5);
+
+/// Arguments of `faultline serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where the store is.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Capture files or directories to ingest in the background; repeat for several.
+    #[arg(long = "pcap")]
+    pub pcaps: Vec<PathBuf>,
+    /// Interfaces to capture live traffic on while serving; repeat for several.
+    #[arg(long = "interface", short = 'i')]
+    pub interfaces: Vec<String>,
+    /// Address to listen on (loopback by default; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8899")]
+    pub listen: String,
+    /// Bearer token required on every request but /healthz (default: $FAULTLINE_TOKEN;
+    /// none: no authentication).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Largest capture upload, MiB.
+    #[arg(long, default_value_t = 2048)]
+    pub max_upload_mib: u64,
+    /// Most rows one response may carry.
+    #[arg(long, default_value_t = Limits::default().max_result_rows)]
+    pub max_result_rows: usize,
+    /// Longest a query may run, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub query_timeout: f64,
+    /// Most memory one query may use, MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub query_memory_mib: usize,
+    /// Flush the live buffer to Parquet at least this often, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub flush_interval: f64,
+    /// Seconds of capture time after which an idle, incomplete stream is stale.
+    #[arg(long, default_value_t = 10.0)]
+    pub stream_timeout: f64,
+}
+
+/// Runs the command.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let files = expand_inputs(&args.pcaps).context("listing --pcap inputs")?;
+    if !args.pcaps.is_empty() && files.is_empty() {
+        anyhow::bail!("no capture files found in the --pcap inputs");
+    }
+    let mut pipeline = PipelineConfig::default();
+    pipeline.flow.stream_timeout_us = seconds_to_us(args.stream_timeout, "--stream-timeout")?;
+    let mut engine_config = args.store.config();
+    engine_config.flush.max_age = Duration::from_micros(
+        seconds_to_us(args.flush_interval, "--flush-interval")?.unsigned_abs(),
+    );
+    engine_config.query_limits = SqlLimits {
+        memory_bytes: args.query_memory_mib.max(1) << 20,
+        timeout: Duration::from_micros(
+            seconds_to_us(args.query_timeout, "--query-timeout")?.unsigned_abs(),
+        ),
+    };
+    let runtime = runtime()?;
+    let engine = runtime
+        .block_on(Engine::open(engine_config))
+        .with_context(|| format!("opening {}", args.store.data))?;
+    report_recovery(&engine);
+    let upload_dir = args.store.local_dir().map(|d| upload_dir(&d));
+    if let Some(dir) = &upload_dir {
+        remove_stale_uploads(dir);
+    }
+    let config = ServerConfig {
+        token: args
+            .token
+            .clone()
+            .or_else(|| std::env::var(TOKEN_ENV).ok())
+            .filter(|t| !t.is_empty()),
+        limits: Limits {
+            max_upload_bytes: args.max_upload_mib.saturating_mul(1 << 20),
+            max_result_rows: args.max_result_rows,
+            ..Limits::default()
+        },
+        upload_dir,
+    };
+    let metrics = Metrics::new(engine.clone());
+    let (queue, worker) = IngestQueue::start(engine.clone(), pipeline.clone(), metrics.clone())
+        .context("starting the ingest worker")?;
+    if !files.is_empty() {
+        queue
+            .submit(IngestSource::Files(files))
+            .map_err(|e| anyhow::anyhow!("queueing the captures: {e}"))?;
+    }
+    let capture = (!args.interfaces.is_empty())
+        .then(|| start_capture(&args.interfaces, pipeline, &engine, &metrics))
+        .transpose()?;
+    let state = AppState::new(engine.clone(), config, metrics, queue.clone());
+    let authenticated = state.config().token.is_some();
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!("faultline serving {} on http://{addr}/", args.store.data);
+        if !authenticated && !addr.ip().is_loopback() {
+            eprintln!("warning: listening beyond loopback without --token");
+        }
+        let app = server::app(state.clone(), axum::Router::new());
+        server::serve(listener, app, state, signal_received())
+            .await
+            .context("serving")
+    });
+    eprintln!("stopping");
+    queue.stop();
+    if let Some((stop, handle)) = capture {
+        stop.store(true, Ordering::Relaxed);
+        if handle.join().is_err() {
+            eprintln!("warning: the capture thread panicked");
+        }
+    }
+    wait_for(&worker, INGEST_GRACE);
+    runtime
+        .block_on(engine.close())
+        .context("flushing the store")?;
+    served?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `<data>/_faultline/uploads`: uploads stay inside the data directory.
+fn upload_dir(data: &Path) -> PathBuf {
+    data.join("_faultline").join("uploads")
+}
+
+/// Deletes uploads a previous run left behind when it was killed mid-ingest.
+fn remove_stale_uploads(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("upload-") && name.ends_with(".part") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Waits up to `grace` for the ingest worker; a file still being read after that is cut
+/// short when the store closes (its appends then fail, what was appended stays).
+fn wait_for(worker: &std::thread::JoinHandle<()>, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    while !worker.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !worker.is_finished() {
+        eprintln!("the running ingest is cut short: closing the store");
+    }
+}
+
+/// Starts live capture on `interfaces` in its own thread (a capture stays on the thread that
+/// opened it); raise the flag to stop it.
+fn start_capture(
+    interfaces: &[String],
+    config: PipelineConfig,
+    engine: &Engine,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<(StopFlag, std::thread::JoinHandle<()>)> {
+    let stop = StopFlag::default();
+    let live = LiveConfig::new(interfaces.to_vec());
+    let sink = CountingSink::new(engine.clone(), metrics.clone());
+    let metrics = metrics.clone();
+    let thread_stop = stop.clone();
+    let (opened_tx, opened) = std::sync::mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name("faultline-capture".into())
+        .spawn(move || {
+            let mut capture = match LiveCapture::open(&live, thread_stop) {
+                Ok(c) => {
+                    let _ = opened_tx.send(Ok(c.label()));
+                    c
+                }
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                    return;
+                }
+            };
+            let mut pipeline = Pipeline::new(config, sink);
+            match pipeline.ingest_live(&mut capture) {
+                Ok(report) => {
+                    metrics.ingested(
+                        report.source.frames,
+                        report.packets,
+                        report.undecodable.total(),
+                    );
+                    metrics.capture_dropped(report.drops.kernel + report.drops.interface);
+                    if let Some(e) = report.error {
+                        eprintln!("capture stopped: {e}");
+                    }
+                }
+                Err(e) => eprintln!("capture failed: {e}"),
+            }
+            if let Err(e) = pipeline.finish() {
+                eprintln!("capture failed: {e}");
+            }
+        })?;
+    let label = opened
+        .recv()
+        .context("the capture thread ended before opening the capture")?
+        .context("opening the capture")?;
+    eprintln!("capturing on {label}");
+    Ok((stop, handle))
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+async fn signal_received() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            eprintln!("warning: cannot watch SIGTERM ({e}); stop with Ctrl-C");
+            let _ = ctrl_c.await;
+        }
+    }
+}

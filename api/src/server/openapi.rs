@@ -1,0 +1,162 @@
+//! `GET /api/openapi.json`: the API described in OpenAPI 3.1, written by hand beside the
+//! routes (a test checks that every route of [`super::routes`] is in it).
+
+use axum::Json;
+use serde_json::{Value, json};
+
+/// `GET /api/openapi.json`.
+pub async fn handler() -> Json<Value> {
+    Json(document())
+}
+
+fn param(name: &str, about: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": about,
+            "schema": { "type": "string" } })
+}
+
+fn error_responses(codes: &[&str]) -> serde_json::Map<String, Value> {
+    codes
+        .iter()
+        .map(|c| {
+            (
+                (*c).to_owned(),
+                json!({ "description": status_text(c),
+                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }),
+            )
+        })
+        .collect()
+}
+
+fn status_text(code: &str) -> &'static str {
+    match code {
+        "400" => "invalid KFL (with position), invalid SQL or a malformed parameter",
+        "401" => "missing or wrong bearer token",
+        "404" => "not found",
+        "406" => "no supported format in Accept",
+        "413" => "request body over its limit",
+        "503" => "uploads off, ingest queue full, or shutting down",
+        "504" => "the query ran past the time limit",
+        "507" => "the query ran past the memory limit, or the result has too many rows",
+        _ => "error",
+    }
+}
+
+fn with_errors(ok: Value, codes: &[&str]) -> Value {
+    let mut responses = error_responses(codes);
+    responses.insert("200".into(), ok);
+    Value::Object(responses)
+}
+
+fn table_result() -> Value {
+    json!({
+        "description": "the rows, in the format chosen by `format=` or Accept",
+        "content": {
+            "application/json": { "schema": { "$ref": "#/components/schemas/Table" } },
+            "application/x-ndjson": { "schema": { "type": "string" } },
+            "text/csv": { "schema": { "type": "string" } },
+            "application/vnd.apache.arrow.stream": { "schema": { "type": "string", "format": "binary" } }
+        }
+    })
+}
+
+fn json_ok(about: &str) -> Value {
+    json!({ "description": about, "content": { "application/json": { "schema": { "type": "object" } } } })
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let query_errors = ["400", "401", "406", "504", "507"];
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "faultline",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Network errors from packet captures as a queryable time series: \
+                            KFL and SQL queries, live streams, error summaries, uploads."
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer",
+                            "description": "when the server has --token; also accepted as `access_token=` in the query" }
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object", "required": ["error", "message"],
+                    "properties": {
+                        "error": { "type": "string", "description": "invalid_kfl, invalid_sql, bad_request, unauthorized, not_found, not_acceptable, payload_too_large, timeout, memory_limit, result_too_large, unavailable, internal" },
+                        "message": { "type": "string" },
+                        "position": { "type": "object", "properties": {
+                            "line": { "type": "integer" }, "column": { "type": "integer" },
+                            "start": { "type": "integer" }, "end": { "type": "integer" } } },
+                        "help": { "type": "string" }
+                    }
+                },
+                "Table": {
+                    "type": "object",
+                    "properties": {
+                        "columns": { "type": "array", "items": { "type": "object", "properties": {
+                            "name": { "type": "string" }, "type": { "type": "string" }, "nullable": { "type": "boolean" } } } },
+                        "rows": { "type": "array", "items": { "type": "object" } },
+                        "row_count": { "type": "integer" }
+                    }
+                }
+            }
+        },
+        "security": [ { "bearer": [] } ],
+        "paths": {
+            "/healthz": { "get": { "summary": "liveness; never needs the token", "security": [],
+                "responses": { "200": { "description": "ok" } } } },
+            "/metrics": { "get": { "summary": "Prometheus metrics (OpenMetrics text)",
+                "responses": with_errors(json!({ "description": "metrics" }), &["401"]) } },
+            "/api/openapi.json": { "get": { "summary": "this document",
+                "responses": with_errors(json_ok("OpenAPI 3.1"), &["401"]) } },
+            "/api/entries": { "get": {
+                "summary": "entries matching a KFL filter",
+                "parameters": [
+                    param("q", "KFL filter (empty: all)"),
+                    param("from", "inclusive start: RFC 3339, YYYY-MM-DD[ HH:MM[:SS]], µs, now-24h"),
+                    param("to", "exclusive end, same forms"),
+                    param("limit", "most rows (default 1000)"),
+                    param("order", "asc (default) or desc"),
+                    param("format", "json, ndjson, csv or arrow (overrides Accept)")
+                ],
+                "responses": with_errors(table_result(), &query_errors) } },
+            "/api/entries/{id}": { "get": {
+                "summary": "one entry with every column, and its flow",
+                "parameters": [ { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } } ],
+                "responses": with_errors(json_ok("{entry, flow}"), &["400", "401", "404"]) } },
+            "/api/kfl/check": { "post": {
+                "summary": "parse and check KFL: tree, warnings with positions, equivalent SQL",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["q"], "properties": { "q": { "type": "string" } } } } } },
+                "responses": with_errors(json_ok("{valid, tree, outline, warnings, limit, condition, sql}"), &["400", "401", "413"]) } },
+            "/api/sql": { "post": {
+                "summary": "one read-only SQL query over entries, flows and the views",
+                "parameters": [ param("format", "json, ndjson, csv or arrow (overrides Accept)") ],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["sql"], "properties": { "sql": { "type": "string" } } } } } },
+                "responses": with_errors(table_result(), &["400", "401", "406", "413", "504", "507"]) } },
+            "/api/live": { "get": {
+                "summary": "new matching entries: Server-Sent Events (events ready, entry, lagged, error), or WebSocket on upgrade",
+                "parameters": [ param("q", "KFL filter") ],
+                "responses": with_errors(json!({ "description": "an event stream",
+                    "content": { "text/event-stream": { "schema": { "type": "string" } } } }), &["400", "401"]) } },
+            "/api/errors/summary": { "get": {
+                "summary": "error counts by kind per bucket, top destinations and sources, error rate per service",
+                "parameters": [ param("from", "start (default: first error)"), param("to", "end (default: after the last error)"),
+                                param("bucket", "1m, 5m, 1h, 1d… (default: about 60 buckets)") ],
+                "responses": with_errors(json_ok("{from, to, bucket_seconds, buckets, totals, top_destinations, top_sources, services}"), &["400", "401", "504", "507"]) } },
+            "/api/ingest": {
+                "post": {
+                    "summary": "upload a pcap or pcapng (optionally gzipped) to ingest",
+                    "parameters": [ param("name", "label stored as capture_source"),
+                                    param("wait", "false: answer 202 once queued") ],
+                    "requestBody": { "required": true, "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } },
+                    "responses": with_errors(json_ok("the finished job"), &["400", "401", "413", "503"])
+                },
+                "get": { "summary": "recent ingest jobs",
+                         "responses": with_errors(json_ok("jobs"), &["401"]) }
+            }
+        }
+    })
+}

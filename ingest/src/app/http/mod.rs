@@ -1,0 +1,812 @@
+//! HTTP/1.0 and 1.1 over one TCP connection: message heads parsed with `httparse`, bodies
+//! framed (Content-Length, chunked, until close) and skipped without being stored, requests
+//! queued for pipelining and paired with responses in order.
+//!
+//! Each pair (or half of one) is handed over as a [`Txn`] when the response ends, or when the
+//! stream ends. Heads are kept as raw bytes in reused buffers and parsed again when the entry
+//! is made, so the steady state allocates nothing. A gap in a direction is never parsed: a body
+//! absorbs it, a gap at a message boundary means a message was lost (a request lost: the next
+//! response has no request; a response lost: the oldest request has no response), and the
+//! parser then resynchronises on the next message start. A parse error is a dissection error;
+//! the parser resynchronises the same way.
+
+mod chunked;
+
+use std::collections::VecDeque;
+
+use chunked::Chunked;
+
+use crate::emit::HttpView;
+
+/// Headers parsed per message; more is a parse error.
+const MAX_HEADERS: usize = 96;
+
+/// Request methods a resynchronising parser looks for at a line start.
+const METHODS: [&[u8]; 9] = [
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+];
+
+/// Why a message could not be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// `httparse` rejected a request head.
+    #[error("invalid request head: {0}")]
+    Request(httparse::Error),
+    /// `httparse` rejected a response head.
+    #[error("invalid response head: {0}")]
+    Response(httparse::Error),
+    /// The head did not end within the configured limit.
+    #[error("header block longer than {0} bytes")]
+    HeadTooLong(usize),
+    /// A chunk-size line that is not hexadecimal.
+    #[error("bad chunk size")]
+    ChunkSize,
+    /// Chunk data not followed by CRLF.
+    #[error("missing CRLF after chunk data")]
+    ChunkEnd,
+    /// A Content-Length that is not a number.
+    #[error("bad Content-Length")]
+    ContentLength,
+}
+
+/// Why the other half of a transaction is missing, as far as the stream shows; the flow's end
+/// adds the rest (reset, close, timeout, ICMP error, capture end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// Nothing more came before the stream ended.
+    StreamEnd,
+    /// A gap in the stream swallowed it.
+    Lost,
+    /// The capture began after it.
+    MidStream,
+    /// More requests were outstanding than the dissector keeps.
+    Overflow,
+}
+
+/// What became of a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Request and response both seen.
+    Complete,
+    /// A request without a response.
+    NoResponse(Missing),
+    /// A response without a request.
+    NoRequest(Missing),
+    /// Invalid payload from the client (`true`) or the server.
+    Parser(Problem, bool),
+    /// The stream of the client (`true`) or the server ended inside a message; bytes missing
+    /// from a body of known length.
+    Eof(bool, Option<u64>),
+}
+
+/// One transaction, borrowed from the dissector's buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Txn<'a> {
+    /// Time of the request (of the response when there is no request), µs.
+    pub ts_us: i64,
+    /// The fields seen.
+    pub view: HttpView<'a>,
+    /// Complete, half, or broken.
+    pub outcome: Outcome,
+}
+
+/// Limits of one connection's dissector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Longest message head kept while it arrives in pieces.
+    pub max_head: usize,
+    /// Most requests waiting for responses (pipelining); the oldest is given up beyond.
+    pub max_pending: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_head: 64 * 1024,
+            max_pending: 1024,
+        }
+    }
+}
+
+/// Where a direction's parser is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum State {
+    /// Between messages (head bytes may be buffered in `partial`).
+    #[default]
+    Head,
+    /// In a body, this many bytes left.
+    Body(u64),
+    /// In a chunked body.
+    Chunked(Chunked),
+    /// In a body that ends with the connection.
+    UntilClose,
+    /// Looking for the next message start after a gap, a parse error or a mid-stream start.
+    Resync,
+    /// Not HTTP any more (after an upgrade or CONNECT).
+    Off,
+}
+
+/// One direction's parser.
+#[derive(Debug, Default)]
+struct Parser {
+    state: State,
+    /// Head bytes received so far when a head spans segments.
+    partial: Vec<u8>,
+    /// First byte of the current message, µs.
+    msg_ts: i64,
+    /// Bytes of the current message so far.
+    msg_size: u64,
+    /// Serial of the request being received (client side).
+    serial: u64,
+}
+
+/// What kind of request a queue slot holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// A parsed request; its head is in the arena.
+    Parsed,
+    /// A request lost in a gap (the slot keeps responses in step).
+    Lost,
+    /// A request that did not parse.
+    Bad(Problem),
+    /// A request cut by the end of its stream.
+    Eof(Option<u64>),
+}
+
+/// A request waiting for its response.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    serial: u64,
+    slot: Slot,
+    ts_us: i64,
+    /// Head bytes `[start, end)` in the arena.
+    head: (usize, usize),
+    size: u64,
+    is_head: bool,
+    is_connect: bool,
+}
+
+/// The response being received, with its request (whose head is in `req_head`).
+#[derive(Debug, Clone, Copy)]
+struct Current {
+    req: Option<Pending>,
+    missing: Missing,
+    ts_us: i64,
+}
+
+/// The dissector of one connection.
+#[derive(Debug, Default)]
+pub struct HttpConn {
+    limits: HttpLimits,
+    /// `[client, server]`.
+    dirs: [Parser; 2],
+    pending: VecDeque<Pending>,
+    arena: Vec<u8>,
+    req_head: Vec<u8>,
+    resp_head: Vec<u8>,
+    current: Option<Current>,
+    next_serial: u64,
+    /// The client stream began mid-stream and no request was seen yet.
+    client_mid_stream: bool,
+    /// The client stream had a gap.
+    client_gap: bool,
+}
+
+/// The length of a complete head at the start of `buf`; `Ok(None)` when more bytes are needed.
+fn head_len(client: bool, buf: &[u8]) -> Result<Option<usize>, Problem> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let status = if client {
+        httparse::Request::new(&mut headers)
+            .parse(buf)
+            .map_err(Problem::Request)?
+    } else {
+        httparse::Response::new(&mut headers)
+            .parse(buf)
+            .map_err(Problem::Response)?
+    };
+    Ok(match status {
+        httparse::Status::Complete(n) => Some(n),
+        httparse::Status::Partial => None,
+    })
+}
+
+fn header<'a>(headers: &[httparse::Header<'a>], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
+}
+
+/// How a message's body is framed.
+fn framing(
+    headers: &[httparse::Header<'_>],
+    no_body: bool,
+    request: bool,
+) -> Result<State, Problem> {
+    if no_body {
+        return Ok(State::Head);
+    }
+    let chunked = headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("transfer-encoding")
+            && h.value
+                .split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+    });
+    if chunked {
+        return Ok(State::Chunked(Chunked::default()));
+    }
+    match header(headers, "content-length") {
+        Some(v) => {
+            let n = std::str::from_utf8(v.trim_ascii())
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or(Problem::ContentLength)?;
+            Ok(if n == 0 { State::Head } else { State::Body(n) })
+        }
+        None if request => Ok(State::Head),
+        None => Ok(State::UntilClose),
+    }
+}
+
+/// Where a request or response starts in `bytes`, for resynchronising.
+fn message_start(client: bool, bytes: &[u8]) -> Option<usize> {
+    if !client {
+        return bytes.windows(7).position(|w| w == b"HTTP/1.");
+    }
+    (0..bytes.len()).find(|&i| {
+        (i == 0 || bytes[i - 1] == b'\n') && METHODS.iter().any(|m| bytes[i..].starts_with(m))
+    })
+}
+
+impl HttpConn {
+    /// A dissector with these limits.
+    pub fn new(limits: HttpLimits) -> Self {
+        HttpConn {
+            limits,
+            ..HttpConn::default()
+        }
+    }
+
+    /// Forgets everything but keeps small buffers, for reuse on another connection.
+    pub fn reset(&mut self, limits: HttpLimits) {
+        let mut bufs = [
+            std::mem::take(&mut self.arena),
+            std::mem::take(&mut self.req_head),
+            std::mem::take(&mut self.resp_head),
+            std::mem::take(&mut self.dirs[0].partial),
+            std::mem::take(&mut self.dirs[1].partial),
+        ];
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.clear();
+        *self = HttpConn::new(limits);
+        for b in &mut bufs {
+            b.clear();
+            if b.capacity() > 4096 {
+                *b = Vec::new();
+            }
+        }
+        let [arena, req_head, resp_head, p0, p1] = bufs;
+        self.arena = arena;
+        self.req_head = req_head;
+        self.resp_head = resp_head;
+        self.dirs[0].partial = p0;
+        self.dirs[1].partial = p1;
+        if pending.capacity() <= 64 {
+            self.pending = pending;
+        }
+    }
+
+    /// Heap bytes held (buffers and queue).
+    pub fn heap_bytes(&self) -> usize {
+        self.arena.capacity()
+            + self.req_head.capacity()
+            + self.resp_head.capacity()
+            + self
+                .dirs
+                .iter()
+                .map(|d| d.partial.capacity())
+                .sum::<usize>()
+            + self.pending.capacity() * std::mem::size_of::<Pending>()
+    }
+
+    /// The direction's stream began without its start (no SYN seen): look for a message start
+    /// instead of parsing from the first byte.
+    pub fn mid_stream(&mut self, client: bool) {
+        self.dirs[usize::from(!client)].state = State::Resync;
+        if client {
+            self.client_mid_stream = true;
+        }
+    }
+
+    /// True when `payload` begins with a request line's method.
+    pub fn starts_request(payload: &[u8]) -> bool {
+        message_start(true, payload) == Some(0)
+    }
+
+    /// Bytes of one direction, in stream order.
+    pub fn data(
+        &mut self,
+        client: bool,
+        mut bytes: &[u8],
+        ts_us: i64,
+        out: &mut impl FnMut(Txn<'_>),
+    ) {
+        let d = usize::from(!client);
+        while !bytes.is_empty() {
+            let used = match self.dirs[d].state {
+                State::Head => self.head(client, bytes, ts_us, out),
+                State::Body(left) => {
+                    let take = left.min(bytes.len() as u64);
+                    self.dirs[d].msg_size += take;
+                    if take == left {
+                        self.message_end(client, out);
+                    } else {
+                        self.dirs[d].state = State::Body(left - take);
+                    }
+                    take as usize
+                }
+                State::Chunked(mut c) => match c.feed(bytes) {
+                    Ok(n) => {
+                        self.dirs[d].msg_size += n as u64;
+                        self.dirs[d].state = State::Chunked(c);
+                        if c.done() {
+                            self.message_end(client, out);
+                        }
+                        n
+                    }
+                    Err(p) => {
+                        self.parse_error(client, p, out);
+                        bytes.len()
+                    }
+                },
+                State::UntilClose => {
+                    self.dirs[d].msg_size += bytes.len() as u64;
+                    bytes.len()
+                }
+                State::Resync => match message_start(client, bytes) {
+                    Some(i) => {
+                        self.dirs[d].state = State::Head;
+                        if i == 0 {
+                            continue;
+                        }
+                        i
+                    }
+                    None => bytes.len(),
+                },
+                State::Off => bytes.len(),
+            };
+            if used == 0 {
+                break;
+            }
+            bytes = &bytes[used.min(bytes.len())..];
+        }
+    }
+
+    /// `len` bytes of one direction were never captured.
+    pub fn gap(&mut self, client: bool, len: u64, out: &mut impl FnMut(Txn<'_>)) {
+        let d = usize::from(!client);
+        if client {
+            self.client_gap = true;
+        }
+        match self.dirs[d].state {
+            State::Body(left) if len < left => {
+                self.dirs[d].msg_size += len;
+                self.dirs[d].state = State::Body(left - len);
+                return;
+            }
+            State::Body(left) => {
+                self.dirs[d].msg_size += left;
+                self.message_end(client, out);
+                if len > left {
+                    self.lost_message(client, out);
+                }
+            }
+            State::UntilClose => {
+                self.dirs[d].msg_size += len;
+                return;
+            }
+            State::Chunked(_) => self.message_end(client, out),
+            State::Head => self.lost_message(client, out),
+            State::Resync | State::Off => return,
+        }
+        self.dirs[d].partial.clear();
+        self.dirs[d].state = State::Resync;
+    }
+
+    /// The connection ended: messages cut short become `unexpected EOF`, requests still
+    /// waiting become requests without responses.
+    pub fn end(&mut self, out: &mut impl FnMut(Txn<'_>)) {
+        for client in [true, false] {
+            let d = usize::from(!client);
+            let missing = match self.dirs[d].state {
+                State::Body(left) => Some(Some(left)),
+                State::Chunked(_) => Some(None),
+                State::Head if !self.dirs[d].partial.is_empty() => Some(None),
+                State::UntilClose => {
+                    self.message_end(client, out);
+                    None
+                }
+                _ => None,
+            };
+            if let Some(left) = missing {
+                self.eof(client, left, out);
+            }
+        }
+        while let Some(p) = self.pending.pop_front() {
+            self.emit_unanswered(p, Missing::StreamEnd, out);
+        }
+        self.arena.clear();
+    }
+
+    /// A direction ended inside a message.
+    fn eof(&mut self, client: bool, left: Option<u64>, out: &mut impl FnMut(Txn<'_>)) {
+        let d = usize::from(!client);
+        let in_head = matches!(self.dirs[d].state, State::Head);
+        self.dirs[d].state = State::Off;
+        if client && in_head {
+            let ts = self.dirs[d].msg_ts;
+            self.push_slot(Slot::Eof(None), ts, out);
+        } else if client {
+            let serial = self.dirs[d].serial;
+            if let Some(p) = self.pending.iter_mut().rev().find(|p| p.serial == serial) {
+                p.slot = Slot::Eof(left);
+            }
+        } else if in_head {
+            let req = self.pending.pop_front();
+            let ts = self.dirs[d].msg_ts;
+            self.emit_request_half(req, ts, Outcome::Eof(false, left), out);
+        } else if let Some(cur) = self.current.take() {
+            self.finish_response(cur, Outcome::Eof(false, left), out);
+        }
+    }
+
+    /// Parses (or buffers) a message head; returns the bytes consumed.
+    fn head(
+        &mut self,
+        client: bool,
+        bytes: &[u8],
+        ts_us: i64,
+        out: &mut impl FnMut(Txn<'_>),
+    ) -> usize {
+        let d = usize::from(!client);
+        let max = self.limits.max_head;
+        if self.dirs[d].partial.is_empty() {
+            // Line ends between messages (after a body longer than announced, or a client's
+            // extra CRLF after a POST body) are skipped, not parsed as a head.
+            let blank = bytes
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            if blank > 0 {
+                return blank;
+            }
+            self.dirs[d].msg_ts = ts_us;
+            return match head_len(client, bytes) {
+                Ok(Some(n)) => {
+                    self.on_head(client, &bytes[..n], out);
+                    n
+                }
+                Ok(None) if bytes.len() < max => {
+                    self.dirs[d].partial.extend_from_slice(bytes);
+                    bytes.len()
+                }
+                Ok(None) => {
+                    self.parse_error(client, Problem::HeadTooLong(max), out);
+                    bytes.len()
+                }
+                Err(p) => {
+                    self.parse_error(client, p, out);
+                    bytes.len()
+                }
+            };
+        }
+        let old = self.dirs[d].partial.len();
+        let take = bytes.len().min(max.saturating_sub(old));
+        self.dirs[d].partial.extend_from_slice(&bytes[..take]);
+        let mut partial = std::mem::take(&mut self.dirs[d].partial);
+        let (used, keep) = match head_len(client, &partial) {
+            Ok(Some(n)) => {
+                self.on_head(client, &partial[..n], out);
+                (n.saturating_sub(old), false)
+            }
+            Ok(None) if partial.len() < max => (take, true),
+            Ok(None) => {
+                self.parse_error(client, Problem::HeadTooLong(max), out);
+                (bytes.len(), false)
+            }
+            Err(p) => {
+                self.parse_error(client, p, out);
+                (bytes.len(), false)
+            }
+        };
+        if !keep {
+            partial.clear();
+        }
+        self.dirs[d].partial = partial;
+        used
+    }
+
+    fn on_head(&mut self, client: bool, head: &[u8], out: &mut impl FnMut(Txn<'_>)) {
+        let result = if client {
+            self.request_head(head, out)
+        } else {
+            self.response_head(head, out)
+        };
+        if let Err(p) = result {
+            self.parse_error(client, p, out);
+        }
+    }
+
+    fn request_head(&mut self, head: &[u8], out: &mut impl FnMut(Txn<'_>)) -> Result<(), Problem> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        req.parse(head).map_err(Problem::Request)?;
+        let method = req.method.unwrap_or("");
+        let state = framing(req.headers, false, true)?;
+        let (is_head, is_connect) = (method == "HEAD", method == "CONNECT");
+        self.client_mid_stream = false;
+        let start = self.arena.len();
+        self.arena.extend_from_slice(head);
+        let ts = self.dirs[0].msg_ts;
+        let serial = self.push(
+            Pending {
+                serial: 0,
+                slot: Slot::Parsed,
+                ts_us: ts,
+                head: (start, self.arena.len()),
+                size: head.len() as u64,
+                is_head,
+                is_connect,
+            },
+            out,
+        );
+        let p = &mut self.dirs[0];
+        p.serial = serial;
+        p.msg_size = head.len() as u64;
+        p.state = state;
+        Ok(())
+    }
+
+    fn response_head(&mut self, head: &[u8], out: &mut impl FnMut(Txn<'_>)) -> Result<(), Problem> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut headers);
+        resp.parse(head).map_err(Problem::Response)?;
+        let code = resp.code.unwrap_or(0);
+        if (100..200).contains(&code) && code != 101 {
+            // Interim response: the final one follows for the same request.
+            self.dirs[1].state = State::Head;
+            return Ok(());
+        }
+        let req = self.pop_request();
+        let no_body = req.is_some_and(|r| r.is_head) || code == 204 || code == 304;
+        let state = framing(resp.headers, no_body, false)?;
+        let tunnel =
+            code == 101 || (req.is_some_and(|r| r.is_connect) && (200..300).contains(&code));
+        let missing = if self.client_mid_stream {
+            Missing::MidStream
+        } else if self.client_gap {
+            Missing::Lost
+        } else {
+            Missing::StreamEnd
+        };
+        self.resp_head.clear();
+        self.resp_head.extend_from_slice(head);
+        let p = &mut self.dirs[1];
+        p.msg_size = head.len() as u64;
+        self.current = Some(Current {
+            req,
+            missing,
+            ts_us: p.msg_ts,
+        });
+        if tunnel {
+            self.dirs[0].state = State::Off;
+            self.dirs[1].state = State::Off;
+            self.message_end(false, out);
+        } else if state == State::Head {
+            self.message_end(false, out);
+        } else {
+            self.dirs[1].state = state;
+        }
+        Ok(())
+    }
+
+    /// Queues a request slot, giving up the oldest when the queue is full; returns its serial.
+    fn push(&mut self, mut p: Pending, out: &mut impl FnMut(Txn<'_>)) -> u64 {
+        if self.pending.len() >= self.limits.max_pending
+            && let Some(old) = self.pending.pop_front()
+        {
+            self.emit_unanswered(old, Missing::Overflow, out);
+        }
+        self.next_serial += 1;
+        p.serial = self.next_serial;
+        self.pending.push_back(p);
+        self.next_serial
+    }
+
+    fn push_slot(&mut self, slot: Slot, ts_us: i64, out: &mut impl FnMut(Txn<'_>)) {
+        let start = self.arena.len();
+        self.push(
+            Pending {
+                serial: 0,
+                slot,
+                ts_us,
+                head: (start, start),
+                size: 0,
+                is_head: false,
+                is_connect: false,
+            },
+            out,
+        );
+    }
+
+    /// Takes the oldest request and moves its head to `req_head`.
+    fn pop_request(&mut self) -> Option<Pending> {
+        let p = self.pending.pop_front()?;
+        self.req_head.clear();
+        self.req_head
+            .extend_from_slice(self.arena.get(p.head.0..p.head.1).unwrap_or(&[]));
+        match self.pending.front() {
+            None => self.arena.clear(),
+            Some(f) if f.head.0 > 64 * 1024 && f.head.0 > self.arena.len() / 2 => {
+                let cut = f.head.0;
+                self.arena.drain(..cut);
+                for q in &mut self.pending {
+                    q.head = (q.head.0 - cut, q.head.1 - cut);
+                }
+            }
+            Some(_) => {}
+        }
+        Some(p)
+    }
+
+    /// The current message of a direction ended.
+    fn message_end(&mut self, client: bool, out: &mut impl FnMut(Txn<'_>)) {
+        let d = usize::from(!client);
+        let size = self.dirs[d].msg_size;
+        if self.dirs[d].state != State::Off {
+            self.dirs[d].state = State::Head;
+        }
+        if client {
+            let serial = self.dirs[d].serial;
+            if let Some(p) = self.pending.iter_mut().rev().find(|p| p.serial == serial) {
+                p.size = size;
+            } else if let Some(Current { req: Some(r), .. }) = &mut self.current
+                && r.serial == serial
+            {
+                r.size = size;
+            }
+        } else if let Some(cur) = self.current.take() {
+            let outcome = match cur.req.map(|r| r.slot) {
+                Some(Slot::Parsed) => Outcome::Complete,
+                Some(Slot::Bad(p)) => Outcome::Parser(p, true),
+                Some(Slot::Eof(left)) => Outcome::Eof(true, left),
+                Some(Slot::Lost) => Outcome::NoRequest(Missing::Lost),
+                None => Outcome::NoRequest(cur.missing),
+            };
+            self.finish_response(cur, outcome, out);
+        }
+    }
+
+    fn finish_response(&mut self, cur: Current, outcome: Outcome, out: &mut impl FnMut(Txn<'_>)) {
+        let resp_size = self.dirs[1].msg_size;
+        let req = cur
+            .req
+            .filter(|r| r.slot == Slot::Parsed || matches!(r.slot, Slot::Eof(_)));
+        let req_ts = cur.req.map(|r| r.ts_us);
+        let ts = req_ts.unwrap_or(cur.ts_us);
+        let mut rh = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut sh = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut view = HttpView::default();
+        if let Some(r) = req {
+            fill_request(&mut view, &self.req_head, &mut rh, r.size);
+        }
+        let mut resp = httparse::Response::new(&mut sh);
+        if resp.parse(&self.resp_head).is_ok() {
+            view.status = resp.code;
+            view.status_text = resp.reason;
+            view.response_headers = Some(&*resp.headers);
+        }
+        view.response_size = Some(resp_size);
+        view.elapsed_ms = req_ts.map(|t| (cur.ts_us - t).max(0) / 1000);
+        out(Txn {
+            ts_us: ts,
+            view,
+            outcome,
+        });
+    }
+
+    /// A request slot that got no response.
+    fn emit_unanswered(&mut self, p: Pending, missing: Missing, out: &mut impl FnMut(Txn<'_>)) {
+        let outcome = match p.slot {
+            Slot::Lost => return,
+            Slot::Parsed => Outcome::NoResponse(missing),
+            Slot::Bad(problem) => Outcome::Parser(problem, true),
+            Slot::Eof(left) => Outcome::Eof(true, left),
+        };
+        self.emit_request_half(Some(p), p.ts_us, outcome, out);
+    }
+
+    /// A transaction of which at most the request was seen.
+    fn emit_request_half(
+        &mut self,
+        req: Option<Pending>,
+        ts_us: i64,
+        outcome: Outcome,
+        out: &mut impl FnMut(Txn<'_>),
+    ) {
+        let mut rh = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut view = HttpView::default();
+        let ts = match req {
+            Some(p) if matches!(p.slot, Slot::Parsed | Slot::Eof(_)) => {
+                let head = self.arena.get(p.head.0..p.head.1).unwrap_or(&[]);
+                fill_request(&mut view, head, &mut rh, p.size);
+                p.ts_us
+            }
+            _ => ts_us,
+        };
+        out(Txn {
+            ts_us: ts,
+            view,
+            outcome,
+        });
+    }
+
+    /// A whole message of a direction fell into a gap.
+    fn lost_message(&mut self, client: bool, out: &mut impl FnMut(Txn<'_>)) {
+        if client {
+            let ts = self.dirs[0].msg_ts;
+            self.push_slot(Slot::Lost, ts, out);
+        } else if let Some(p) = self.pending.pop_front() {
+            self.emit_unanswered(p, Missing::Lost, out);
+            if self.pending.is_empty() {
+                self.arena.clear();
+            }
+        }
+    }
+
+    /// Invalid payload: a request slot that keeps responses in step, or an error entry for
+    /// the response (with its request); then resynchronise.
+    fn parse_error(&mut self, client: bool, problem: Problem, out: &mut impl FnMut(Txn<'_>)) {
+        let d = usize::from(!client);
+        let ts = self.dirs[d].msg_ts;
+        if client {
+            self.push_slot(Slot::Bad(problem), ts, out);
+        } else if let Some(cur) = self.current.take() {
+            self.finish_response(cur, Outcome::Parser(problem, false), out);
+        } else {
+            let req = self.pending.pop_front();
+            self.emit_request_half(req, ts, Outcome::Parser(problem, false), out);
+        }
+        self.dirs[d].partial.clear();
+        self.dirs[d].state = State::Resync;
+    }
+}
+
+/// Fills the request half of `view` from a request head.
+fn fill_request<'a>(
+    view: &mut HttpView<'a>,
+    head: &'a [u8],
+    headers: &'a mut [httparse::Header<'a>],
+    size: u64,
+) {
+    let mut req = httparse::Request::new(headers);
+    if req.parse(head).is_ok() {
+        view.method = req.method;
+        view.path = req.path;
+        let hs: &'a [httparse::Header<'a>] = req.headers;
+        view.host = header(hs, "host").and_then(|v| std::str::from_utf8(v).ok());
+        view.request_headers = Some(hs);
+    }
+    view.request_size = Some(size);
+}
+
+#[cfg(test)]
+mod tests;

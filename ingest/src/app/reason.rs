@@ -1,0 +1,249 @@
+//! The words of application-layer entries: summaries, error messages and, for half
+//! transactions, the reason read from what the flow showed.
+
+use std::fmt::Write as _;
+
+use faultline_schemas::ErrorType;
+
+use super::dns::DnsOutcome;
+use super::http::{Missing, Outcome, Txn};
+use crate::flow::EndReason;
+use crate::icmp::icmp_name;
+
+/// What a flow showed, for reasons: kept per connection by the application layer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowSigns {
+    /// RST seen from `[client, server]`.
+    pub rst: [bool; 2],
+    /// FIN seen from `[client, server]`; `first_fin` tells which came first (0 client).
+    pub fin: [bool; 2],
+    /// Which side sent the first FIN.
+    pub first_fin: Option<usize>,
+    /// Bytes never captured in `[client, server]` streams.
+    pub gap_bytes: [u64; 2],
+    /// The last ICMP error quoting the flow: version, type, code.
+    pub icmp: Option<(u8, u8, u8)>,
+    /// Any message from the client (DNS: any query) was seen.
+    pub client_spoke: bool,
+}
+
+/// How a flow ended, when it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowEnd {
+    /// Why it left the table.
+    pub reason: EndReason,
+    /// Its idle timeout, µs.
+    pub timeout_us: i64,
+}
+
+const SIDE: [&str; 2] = ["client", "server"];
+
+/// Writes why the side `waiting_on` (0 client, 1 server) never sent what was expected.
+pub fn write_flow_reason(
+    out: &mut String,
+    signs: &FlowSigns,
+    end: Option<FlowEnd>,
+    waiting_on: usize,
+) {
+    if let Some((v, t, c)) = signs.icmp {
+        let _ = write!(
+            out,
+            "ICMP error received for the flow: {}",
+            icmp_name(v, t, c)
+        );
+        return;
+    }
+    if signs.gap_bytes[waiting_on] > 0 {
+        let _ = write!(
+            out,
+            "packets lost: {} bytes of the {}'s stream were not captured",
+            signs.gap_bytes[waiting_on], SIDE[waiting_on]
+        );
+        return;
+    }
+    if let Some(side) = (0..2).find(|&s| signs.rst[s]) {
+        let _ = write!(out, "peer reset: the {} reset the connection", SIDE[side]);
+        return;
+    }
+    if let Some(side) = signs.first_fin {
+        let _ = write!(out, "connection closed by the {}", SIDE[side]);
+        return;
+    }
+    match end.map(|e| (e.reason, e.timeout_us)) {
+        Some((EndReason::Timeout, t)) => {
+            let _ = write!(out, "stream timed out: idle for {} s", t / 1_000_000);
+        }
+        Some((EndReason::Reused, _)) => {
+            out.push_str("connection replaced by a new one on the same ports");
+        }
+        Some((EndReason::Closed | EndReason::Reset, _)) => {
+            out.push_str("connection closed");
+        }
+        Some((EndReason::EndOfInput, _)) | None => {
+            out.push_str("capture ended while the flow was open");
+        }
+    }
+}
+
+/// Error type, message and reason of an HTTP transaction; `None` when it is complete.
+pub fn http_error(
+    txn: &Txn<'_>,
+    signs: &FlowSigns,
+    end: Option<FlowEnd>,
+    max_pending: usize,
+    reason: &mut String,
+    msg: &mut String,
+) -> Option<ErrorType> {
+    reason.clear();
+    msg.clear();
+    let kind = match txn.outcome {
+        Outcome::Complete => return None,
+        Outcome::NoResponse(m) => {
+            msg.push_str("request without response");
+            match m {
+                Missing::Lost => reason
+                    .push_str("packets lost: the response fell in a gap of the server's stream"),
+                Missing::Overflow => {
+                    let _ = write!(
+                        reason,
+                        "more than {max_pending} requests waiting for responses"
+                    );
+                }
+                Missing::StreamEnd | Missing::MidStream => write_flow_reason(reason, signs, end, 1),
+            }
+            ErrorType::PairNotFound
+        }
+        Outcome::NoRequest(m) => {
+            msg.push_str("response without request");
+            match m {
+                Missing::MidStream => reason.push_str(
+                    "capture began mid-stream: the request was sent before the stream was \
+                     first seen (capture start, or the flow expired idle and began anew)",
+                ),
+                Missing::Lost => reason
+                    .push_str("packets lost: the request fell in a gap of the client's stream"),
+                Missing::StreamEnd | Missing::Overflow => {
+                    reason.push_str("no request was seen on the stream before the response")
+                }
+            }
+            ErrorType::PairNotFound
+        }
+        Outcome::Parser(p, client) => {
+            let _ = write!(msg, "parser error: {p}");
+            let _ = write!(
+                reason,
+                "the {} sent bytes that are not HTTP/1.x; the parser skipped to the next message start",
+                SIDE[usize::from(!client)]
+            );
+            ErrorType::Dissection
+        }
+        Outcome::Eof(client, left) => {
+            msg.push_str("unexpected EOF");
+            let side = usize::from(!client);
+            let what = if client { "request" } else { "response" };
+            let _ = write!(reason, "the {}'s stream ended inside a {what}", SIDE[side]);
+            if let Some(n) = left {
+                let _ = write!(reason, ", {n} bytes short of its Content-Length");
+            }
+            reason.push_str(": ");
+            write_flow_reason(reason, signs, end, side);
+            ErrorType::Dissection
+        }
+    };
+    Some(kind)
+}
+
+/// Error type, message and reason of a DNS transaction; `None` when it is complete.
+pub fn dns_error(
+    (outcome, half): (DnsOutcome, DnsOutcome),
+    problem: &str,
+    signs: &FlowSigns,
+    end: Option<FlowEnd>,
+    reason: &mut String,
+    msg: &mut String,
+) -> Option<ErrorType> {
+    reason.clear();
+    msg.clear();
+    let kind = match outcome {
+        DnsOutcome::Complete => return None,
+        DnsOutcome::NoResponse => {
+            msg.push_str("query without response");
+            write_flow_reason(reason, signs, end, 1);
+            ErrorType::PairNotFound
+        }
+        DnsOutcome::Duplicate => {
+            msg.push_str("response without query");
+            reason.push_str("duplicate response: its query was already answered");
+            ErrorType::PairNotFound
+        }
+        DnsOutcome::NoQuery => {
+            msg.push_str("response without query");
+            reason.push_str(if signs.client_spoke {
+                "no query with this transaction id was seen on the flow"
+            } else {
+                "capture began mid-stream: no query was seen on the flow"
+            });
+            ErrorType::PairNotFound
+        }
+        DnsOutcome::Parser => {
+            let _ = write!(msg, "parser error: {problem}");
+            reason.push_str(match half {
+                DnsOutcome::Complete => "malformed DNS message (query and response paired)",
+                DnsOutcome::NoResponse => "malformed DNS message (query without response)",
+                DnsOutcome::NoQuery | DnsOutcome::Duplicate => {
+                    "malformed DNS message (response without query)"
+                }
+                DnsOutcome::Parser | DnsOutcome::Eof => "malformed DNS message",
+            });
+            ErrorType::Dissection
+        }
+        DnsOutcome::Eof => {
+            msg.push_str("unexpected EOF");
+            reason.push_str("the TCP stream ended inside a DNS message: ");
+            write_flow_reason(reason, signs, end, 1);
+            ErrorType::Dissection
+        }
+    };
+    Some(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(signs: FlowSigns, end: Option<FlowEnd>) -> String {
+        let mut s = String::new();
+        write_flow_reason(&mut s, &signs, end, 1);
+        s
+    }
+
+    #[test]
+    fn reasons_in_order_of_precedence() {
+        let timeout = Some(FlowEnd {
+            reason: EndReason::Timeout,
+            timeout_us: 10_000_000,
+        });
+        assert_eq!(
+            reason(FlowSigns::default(), timeout),
+            "stream timed out: idle for 10 s"
+        );
+        assert_eq!(
+            reason(FlowSigns::default(), None),
+            "capture ended while the flow was open"
+        );
+        let mut s = FlowSigns {
+            first_fin: Some(1),
+            ..FlowSigns::default()
+        };
+        assert_eq!(reason(s, timeout), "connection closed by the server");
+        s.rst[0] = true;
+        assert_eq!(
+            reason(s, timeout),
+            "peer reset: the client reset the connection"
+        );
+        s.gap_bytes[1] = 100;
+        assert!(reason(s, timeout).starts_with("packets lost: 100 bytes of the server"));
+        s.icmp = Some((4, 3, 3));
+        assert!(reason(s, timeout).starts_with("ICMP error received for the flow: "));
+    }
+}

@@ -1,0 +1,271 @@
+//! Builders of the application-layer `entries` columns (names, HTTP, DNS), filled from an
+//! entry's [`AppView`]. Header names are lower-cased and repeated headers joined with `, `
+//! while appending, so no per-row strings are made.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use arrow::array::{Int64Builder, MapBuilder, StringBuilder, UInt16Builder, UInt64Builder};
+use faultline_schemas::entry_col as ec;
+
+use super::Columns;
+use crate::emit::{AppView, DnsView, EntryView, HttpView};
+
+type HeaderMap = MapBuilder<StringBuilder, StringBuilder>;
+
+/// The application-layer columns.
+pub(super) struct AppBuilders {
+    src_name: StringBuilder,
+    dst_name: StringBuilder,
+    method: StringBuilder,
+    path: StringBuilder,
+    host: StringBuilder,
+    req_headers: HeaderMap,
+    status: UInt16Builder,
+    status_text: StringBuilder,
+    resp_headers: HeaderMap,
+    req_size: UInt64Builder,
+    resp_size: UInt64Builder,
+    elapsed: Int64Builder,
+    dns_name: StringBuilder,
+    dns_type: StringBuilder,
+    dns_rcode: UInt16Builder,
+    dns_answers: StringBuilder,
+}
+
+/// Appends `headers` as one map row: names lower-cased, values of repeated names joined.
+fn append_headers(b: &mut HeaderMap, headers: Option<&[httparse::Header<'_>]>) {
+    let Some(headers) = headers else {
+        // Appending a null map row cannot fail.
+        let _ = b.append(false);
+        return;
+    };
+    for (i, h) in headers.iter().enumerate() {
+        let seen = headers[..i]
+            .iter()
+            .any(|p| p.name.eq_ignore_ascii_case(h.name));
+        if seen {
+            continue;
+        }
+        let (keys, values) = b.entries();
+        for c in h.name.chars() {
+            let _ = keys.write_char(c.to_ascii_lowercase());
+        }
+        keys.append_value("");
+        let mut sep = "";
+        for same in headers[i..]
+            .iter()
+            .filter(|p| p.name.eq_ignore_ascii_case(h.name))
+        {
+            values.write_str(sep).ok();
+            let _ = values.write_str(&String::from_utf8_lossy(same.value));
+            sep = ", ";
+        }
+        values.append_value("");
+    }
+    let _ = b.append(true);
+}
+
+impl AppBuilders {
+    pub(super) fn new(cap: usize) -> Self {
+        let s = || StringBuilder::with_capacity(cap, cap * 8);
+        let map = || MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        Self {
+            src_name: s(),
+            dst_name: s(),
+            method: s(),
+            path: s(),
+            host: s(),
+            req_headers: map(),
+            status: UInt16Builder::with_capacity(cap),
+            status_text: s(),
+            resp_headers: map(),
+            req_size: UInt64Builder::with_capacity(cap),
+            resp_size: UInt64Builder::with_capacity(cap),
+            elapsed: Int64Builder::with_capacity(cap),
+            dns_name: s(),
+            dns_type: s(),
+            dns_rcode: UInt16Builder::with_capacity(cap),
+            dns_answers: s(),
+        }
+    }
+
+    pub(super) fn append(&mut self, e: &EntryView<'_>) {
+        self.src_name.append_option(e.src_name);
+        self.dst_name.append_option(e.dst_name);
+        let http = match e.app {
+            Some(AppView::Http(h)) => Some(h),
+            _ => None,
+        };
+        let dns = match e.app {
+            Some(AppView::Dns(d)) => Some(d),
+            _ => None,
+        };
+        self.append_http(http.as_ref());
+        self.append_dns(dns.as_ref());
+        let (req, resp, elapsed) = match (http, dns) {
+            (Some(h), _) => (h.request_size, h.response_size, h.elapsed_ms),
+            (_, Some(d)) => (d.request_size, d.response_size, d.elapsed_ms),
+            _ => (None, None, None),
+        };
+        self.req_size.append_option(req);
+        self.resp_size.append_option(resp);
+        self.elapsed.append_option(elapsed);
+    }
+
+    fn append_http(&mut self, h: Option<&HttpView<'_>>) {
+        self.method.append_option(h.and_then(|h| h.method));
+        self.path.append_option(h.and_then(|h| h.path));
+        self.host.append_option(h.and_then(|h| h.host));
+        append_headers(&mut self.req_headers, h.and_then(|h| h.request_headers));
+        self.status.append_option(h.and_then(|h| h.status));
+        self.status_text
+            .append_option(h.and_then(|h| h.status_text));
+        append_headers(&mut self.resp_headers, h.and_then(|h| h.response_headers));
+    }
+
+    fn append_dns(&mut self, d: Option<&DnsView<'_>>) {
+        self.dns_name.append_option(d.and_then(|d| d.name));
+        self.dns_type.append_option(d.and_then(|d| d.qtype));
+        self.dns_rcode.append_option(d.and_then(|d| d.rcode));
+        self.dns_answers.append_option(d.and_then(|d| d.answers));
+    }
+
+    pub(super) fn finish(&mut self, cols: &mut Columns) {
+        cols.extend([
+            (ec::SRC_NAME, Arc::new(self.src_name.finish()) as _),
+            (ec::DST_NAME, Arc::new(self.dst_name.finish()) as _),
+            (ec::REQUEST_METHOD, Arc::new(self.method.finish()) as _),
+            (ec::REQUEST_PATH, Arc::new(self.path.finish()) as _),
+            (ec::REQUEST_HOST, Arc::new(self.host.finish()) as _),
+            (
+                ec::REQUEST_HEADERS,
+                Arc::new(self.req_headers.finish()) as _,
+            ),
+            (ec::RESPONSE_STATUS, Arc::new(self.status.finish()) as _),
+            (
+                ec::RESPONSE_STATUS_TEXT,
+                Arc::new(self.status_text.finish()) as _,
+            ),
+            (
+                ec::RESPONSE_HEADERS,
+                Arc::new(self.resp_headers.finish()) as _,
+            ),
+            (ec::REQUEST_SIZE, Arc::new(self.req_size.finish()) as _),
+            (ec::RESPONSE_SIZE, Arc::new(self.resp_size.finish()) as _),
+            (ec::ELAPSED_MS, Arc::new(self.elapsed.finish()) as _),
+            (ec::DNS_NAME, Arc::new(self.dns_name.finish()) as _),
+            (ec::DNS_TYPE, Arc::new(self.dns_type.finish()) as _),
+            (ec::DNS_RCODE, Arc::new(self.dns_rcode.finish()) as _),
+            (ec::DNS_ANSWERS, Arc::new(self.dns_answers.finish()) as _),
+        ]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, AsArray, MapArray};
+    use arrow::datatypes::{UInt16Type, UInt64Type};
+    use faultline_schemas::{EntryKind, entries_schema};
+
+    use super::*;
+    use crate::batch::Batcher;
+    use crate::emit::Emit;
+    use crate::sink::MemorySink;
+
+    fn entry<'a>(app: Option<AppView<'a>>) -> EntryView<'a> {
+        EntryView {
+            ts_us: 1,
+            kind: EntryKind::Http,
+            flow: None,
+            src: ("10.0.0.1".parse().unwrap(), Some(40000)),
+            dst: ("10.0.0.2".parse().unwrap(), Some(80)),
+            proto: 6,
+            vlan: None,
+            summary: "GET / 200",
+            error: None,
+            icmp: None,
+            loss: None,
+            capture_drops: None,
+            app,
+            src_name: None,
+            dst_name: Some("web.example"),
+        }
+    }
+
+    fn map_row(m: &MapArray, i: usize) -> Vec<(String, String)> {
+        let row = m.value(i);
+        let k = row.column(0).as_string::<i32>();
+        let v = row.column(1).as_string::<i32>();
+        (0..row.len())
+            .map(|j| (k.value(j).to_owned(), v.value(j).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn http_and_dns_columns() {
+        let req = [
+            httparse::Header {
+                name: "Host",
+                value: b"web.example",
+            },
+            httparse::Header {
+                name: "Accept",
+                value: b"a",
+            },
+            httparse::Header {
+                name: "ACCEPT",
+                value: b"b",
+            },
+        ];
+        let http = HttpView {
+            method: Some("GET"),
+            path: Some("/"),
+            host: Some("web.example"),
+            request_headers: Some(&req),
+            status: Some(200),
+            status_text: Some("OK"),
+            response_headers: None,
+            request_size: Some(50),
+            response_size: Some(700),
+            elapsed_ms: Some(12),
+        };
+        let dns = DnsView {
+            name: Some("web.example"),
+            qtype: Some("A"),
+            rcode: Some(0),
+            answers: Some("A 10.0.0.2"),
+            ..DnsView::default()
+        };
+        let mut b = Batcher::new(MemorySink::default(), 10);
+        b.entry(&entry(Some(AppView::Http(http))));
+        b.entry(&EntryView {
+            kind: EntryKind::Dns,
+            ..entry(Some(AppView::Dns(dns)))
+        });
+        b.entry(&entry(None));
+        let sink = b.finish().unwrap();
+        let batch = &sink.entries[0];
+        assert_eq!(batch.schema(), entries_schema());
+        let col = |n: &str| batch.column_by_name(n).unwrap();
+        let heads = col(ec::REQUEST_HEADERS).as_map();
+        assert_eq!(
+            map_row(heads, 0),
+            [
+                ("host".to_owned(), "web.example".to_owned()),
+                ("accept".to_owned(), "a, b".to_owned())
+            ]
+        );
+        assert!(heads.is_null(1) && col(ec::RESPONSE_HEADERS).is_null(0));
+        let status = col(ec::RESPONSE_STATUS).as_primitive::<UInt16Type>();
+        assert_eq!(status.value(0), 200);
+        assert!(status.is_null(1));
+        let size = col(ec::RESPONSE_SIZE).as_primitive::<UInt64Type>();
+        assert_eq!(size.value(0), 700);
+        let answers = col(ec::DNS_ANSWERS).as_string::<i32>();
+        assert_eq!(answers.value(1), "A 10.0.0.2");
+        assert!(answers.is_null(0) && answers.is_null(2));
+        let names = col(ec::DST_NAME).as_string::<i32>();
+        assert_eq!(names.value(2), "web.example");
+    }
+}
