@@ -2,4 +2,5 @@
 //! by the binary and the benchmarks.
 
 pub mod engine_sink;
+pub mod reports;
 pub mod server;

@@ -4,6 +4,7 @@ mod capture_cmd;
 mod generate_cmd;
 mod ingest_cmd;
 mod query_cmd;
+mod report_cmd;
 mod serve_cmd;
 mod sql_cmd;
 mod store_args;
@@ -34,6 +35,9 @@ enum Command {
     /// Serve the HTTP API (entries, SQL, live streams, summaries, uploads, metrics) while
     /// ingesting captures in the background, until SIGINT/SIGTERM.
     Serve(serve_cmd::ServeArgs),
+    /// Scheduled error reports.
+    #[command(subcommand)]
+    Report(report_cmd::ReportCommand),
     /// KFL tools.
     #[command(subcommand)]
     Kfl(query_cmd::KflCommand),
@@ -51,6 +55,7 @@ fn main() -> std::process::ExitCode {
         Command::Query(args) => query_cmd::run(args),
         Command::Sql(args) => sql_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Report(cmd) => report_cmd::run(cmd),
         Command::Kfl(cmd) => query_cmd::run_kfl(cmd),
     };
     match result {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
+use faultline::reports::{self, Reports};
 use faultline::server::{
     self, AppState, CountingSink, IngestQueue, IngestSource, Limits, Metrics, ServerConfig,
 };
@@ -62,11 +63,16 @@ pub struct ServeArgs {
     /// Seconds of capture time after which an idle, incomplete stream is stale.
     #[arg(long, default_value_t = 10.0)]
     pub stream_timeout: f64,
+    /// TOML config with `[[report]]` definitions (the built-in default report runs daily
+    /// without one).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// Runs the command.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let files = expand_inputs(&args.pcaps).context("listing --pcap inputs")?;
+    let report_defs = reports::config::load(args.config.as_deref())?;
     if !args.pcaps.is_empty() && files.is_empty() {
         anyhow::bail!("no capture files found in the --pcap inputs");
     }
@@ -126,7 +132,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if !authenticated && !addr.ip().is_loopback() {
             eprintln!("warning: listening beyond loopback without --token");
         }
-        let app = server::app(state.clone(), axum::Router::new());
+        let mut extra = server::dashboard::routes();
+        match args.store.local_dir() {
+            Some(dir) => {
+                let reports = Arc::new(Reports::new(&dir, report_defs));
+                extra = extra.merge(reports::api::routes(reports.clone()));
+                reports::spawn_scheduler(engine.clone(), reports, state.shutdown_token());
+            }
+            None => eprintln!("warning: reports need a local --data directory; not scheduled"),
+        }
+        let app = server::app(state.clone(), extra);
         server::serve(listener, app, state, signal_received())
             .await
             .context("serving")

@@ -36,6 +36,10 @@ use crate::EngineError;
 #[derive(Debug, Clone)]
 pub struct LiveFilter {
     expr: Arc<dyn PhysicalExpr>,
+    /// The physical expression in full (Debug: literals with their types): filters with equal
+    /// keys select the same rows, so a published batch is filtered once for all subscribers
+    /// that share one.
+    key: String,
     schema: SchemaRef,
     limit: Option<u64>,
     warnings: Vec<Warning>,
@@ -71,6 +75,7 @@ impl LiveFilter {
             .into());
         }
         Ok(Self {
+            key: format!("{physical:?}"),
             expr: physical,
             schema,
             limit: None,
@@ -239,6 +244,10 @@ impl Queue {
     }
 }
 
+/// What one filter selected from a published batch: the rows (none if no row matched), or
+/// why it could not be evaluated.
+type Selected = Result<Option<RecordBatch>, String>;
+
 /// The state one subscriber shares between the hub (producer) and its [`Subscription`].
 #[derive(Debug)]
 struct Subscriber {
@@ -259,15 +268,13 @@ impl Subscriber {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Filters `batch` and queues the matching rows; never waits for the consumer.
-    fn publish(&self, batch: &RecordBatch) {
-        if self.is_closed() {
-            return;
-        }
-        let event = match self.filter.apply(batch) {
+    /// Queues the rows of a published batch that this subscriber's filter selected (or the
+    /// filter's failure); never waits for the consumer.
+    fn offer(&self, selected: &Selected) {
+        let event = match selected {
             Ok(None) => return,
-            Ok(Some(rows)) => Ok(rows),
-            Err(e) => Err(e.to_string()),
+            Ok(Some(rows)) => Ok(rows.clone()),
+            Err(reason) => Err(reason.clone()),
         };
         let waker = {
             let mut queue = self.lock();
@@ -378,8 +385,23 @@ impl Subscriptions {
             self.counters
                 .published
                 .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            // One evaluation per distinct filter; the selected rows are shared (Arc) buffers.
+            let mut by_filter: Vec<(&str, Selected)> = Vec::new();
             for s in subscribers.iter() {
-                s.publish(batch);
+                if s.is_closed() {
+                    saw_closed = true;
+                    continue;
+                }
+                let key = s.filter.key.as_str();
+                let at = match by_filter.iter().position(|(k, _)| *k == key) {
+                    Some(at) => at,
+                    None => {
+                        let selected = s.filter.apply(batch).map_err(|e| e.to_string());
+                        by_filter.push((key, selected));
+                        by_filter.len() - 1
+                    }
+                };
+                s.offer(&by_filter[at].1);
                 saw_closed |= s.is_closed();
             }
         }
@@ -732,6 +754,29 @@ mod tests {
         hub.publish(&sample(13)).unwrap();
         assert_eq!(hub.len(), 0);
         assert_eq!(hub.stats().rows_delivered, 3);
+    }
+
+    #[test]
+    fn subscribers_of_one_filter_share_its_result() {
+        let hub = Subscriptions::new();
+        let mut a = hub.subscribe("tcp or udp", 100).unwrap();
+        let mut b = hub.subscribe("(tcp or udp) and limit(10)", 100).unwrap();
+        let mut c = hub.subscribe("udp or tcp", 100).unwrap();
+        hub.publish(&sample(1)).unwrap();
+        let rows = |sub: &mut Subscription| match ready(sub) {
+            Some(Some(SubscriptionEvent::Rows(b))) => b,
+            e => panic!("expected rows, got {e:?}"),
+        };
+        let (ra, rb, rc) = (rows(&mut a), rows(&mut b), rows(&mut c));
+        assert_eq!(ids(&ra), vec![1, 3, 4]);
+        assert_eq!(ids(&rb), vec![1, 3, 4]);
+        assert_eq!(ids(&rc), vec![1, 3, 4]);
+        assert!(
+            Arc::ptr_eq(ra.column(0), rb.column(0)),
+            "one filtered batch, shared"
+        );
+        // `udp or tcp` compiles to another expression: filtered on its own.
+        assert!(!Arc::ptr_eq(ra.column(0), rc.column(0)));
     }
 
     #[test]

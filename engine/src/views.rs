@@ -8,18 +8,26 @@
 //! | view | one row per | columns |
 //! |---|---|---|
 //! | `error_counts_per_minute` | minute, kind, error type and detail | `minute`, `kind`, `error_type`, `detail`, `errors` |
-//! | `top_failing_destinations` | day and destination | `day`, `transport`, `dst_ip`, `dst_port`, `dst_name`, `failing_entries`, `connection_errors`, `timeouts`, `loss_entries`, `failing_flows`, `distinct_sources`, `first_seen`, `last_seen` |
+//! | `top_failing_destinations` | day and destination | `day`, `transport`, `dst_ip`, `dst_port`, `dst_name`, `failing_entries`, `connection_errors`, `timeouts`, `loss_entries`, `failing_flows`, `distinct_sources`, `first_seen`, `last_seen`, `rank` |
 //! | `error_rate_per_service` | day and service | `day`, `transport`, `service`, `service_ip`, `service_port`, `service_name`, `flows`, `failed_flows`, `errors`, `error_rate` |
+//!
+//! Like any SQL view they return rows in no particular order (DataFusion drops an `ORDER BY`
+//! inside a view): add `ORDER BY`. `rank` is a destination's place in its day (1 = most failing
+//! entries, ties by transport, address, port), so `WHERE day = '2021-10-19' AND rank <= 10` is
+//! that day's top ten.
 //!
 //! What counts as an error:
 //! - `error_counts_per_minute` counts the entries of KFL's `error or icmp` (Kubeshark's error
-//!   dashboard): TCP connection errors, stale streams (`timeout`), packet loss, and ICMP messages
-//!   (whose `error_type` is NULL); `detail` is `error_msg` (`SynSent`, `Reset`, `stale stream`,
-//!   `packet loss`) or, for ICMP, the message name (`DestinationUnreachable(Port)`).
+//!   dashboard): every entry with an `error_type` (TCP connection errors, stale streams, packet
+//!   loss, unanswered echo requests, …) and the ICMP messages (whose `error_type` is NULL);
+//!   `detail` is `error_msg` (`SynSent`, `Reset`, `stale stream`, `packet loss`) or, for an
+//!   ICMP message, its name (`DestinationUnreachable(Port)`).
 //! - `top_failing_destinations` and `error_rate_per_service` count KFL's `error` (`error_type
-//!   IS NOT NULL`), whose `dst` is the responder of the failing flow. ICMP messages are not
-//!   among them: their `dst` is the receiver of the message, and the destination that failed is
-//!   in `quoted_dst_ip`/`quoted_dst_port` (`SELECT … FROM entries WHERE kfl('icmp')`).
+//!   IS NOT NULL`), whose `dst` is the responder of the failing flow; `failing_entries` counts
+//!   every error type, the `connection_errors`, `timeouts` and `loss_entries` columns three of
+//!   them. ICMP messages are not among them: their `dst` is the receiver of the message, and the
+//!   destination that failed is in `quoted_dst_ip`/`quoted_dst_port` (`SELECT … FROM entries
+//!   WHERE kfl('icmp')`).
 //! - `error_rate_per_service`: a service is a responder address, port and transport (`tcp`,
 //!   `udp`) in `flows`; `flows` counts the flows that started that day, `errors` the error
 //!   entries of that day against the service, `failed_flows` the distinct flows among those,
@@ -80,14 +88,13 @@ SELECT date_trunc('minute', \"timestamp\") AS minute,
        count(*) AS errors
 FROM entries
 WHERE kfl('error or icmp')
-GROUP BY 1, 2, 3, 4
-ORDER BY minute, kind, error_type, detail",
+GROUP BY 1, 2, 3, 4",
 };
 
 /// Destinations of error entries per day, worst first.
 const TOP_FAILING_DESTINATIONS: View = View {
     name: "top_failing_destinations",
-    about: "error entries per day and destination (transport, dst ip and port), most first",
+    about: "error entries per day and destination (transport, dst ip and port), ranked in the day",
     sql: "\
 SELECT date_trunc('day', \"timestamp\") AS day,
        transport,
@@ -101,11 +108,12 @@ SELECT date_trunc('day', \"timestamp\") AS day,
        count(DISTINCT flow_id) AS failing_flows,
        count(DISTINCT src_ip) AS distinct_sources,
        min(\"timestamp\") AS first_seen,
-       max(\"timestamp\") AS last_seen
+       max(\"timestamp\") AS last_seen,
+       row_number() OVER (PARTITION BY date_trunc('day', \"timestamp\")
+                          ORDER BY count(*) DESC, transport, dst_ip, dst_port) AS rank
 FROM entries
 WHERE kfl('error')
-GROUP BY 1, 2, 3, 4
-ORDER BY failing_entries DESC, day, transport, dst_ip, dst_port",
+GROUP BY 1, 2, 3, 4",
 };
 
 /// Flows and errors per day and service (responder address, port and transport).
@@ -135,8 +143,7 @@ SELECT day,
        count(failed_flow) AS errors,
        CAST(count(DISTINCT failed_flow) AS DOUBLE) / nullif(sum(flow), 0) AS error_rate
 FROM events
-GROUP BY day, transport, ip, port
-ORDER BY error_rate DESC NULLS LAST, errors DESC, day, transport, service_ip, service_port",
+GROUP BY day, transport, ip, port",
 };
 
 /// Every view [`register_views`] registers.
@@ -147,8 +154,8 @@ pub const VIEWS: [View; 3] = [
 ];
 
 /// Registers the functions ([`register_functions`]) and every view of [`VIEWS`] in `ctx`.
-/// Call it after `entries` and `flows` are registered: each view is planned against the
-/// providers registered then.
+/// Call it once, after `entries` and `flows` are registered: each view is planned against the
+/// providers registered then. A table already registered under a view's name is an error.
 pub async fn register_views(ctx: &SessionContext) -> Result<(), EngineError> {
     register_functions(ctx);
     for view in VIEWS {

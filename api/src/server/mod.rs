@@ -11,6 +11,7 @@
 //! the README's "Server" section and in the OpenAPI document.
 
 mod auth;
+pub mod dashboard;
 mod entries;
 mod error;
 mod format;

@@ -1,0 +1,83 @@
+//! The web dashboard served at `/`: one page (KFL box with inline error positions, a live
+//! entries table, a detail pane, an errors-over-time chart, favourites, wall mode) built from
+//! plain HTML, CSS and JavaScript embedded in the binary, so `faultline serve` needs no files
+//! and no front-end build.
+//!
+//! The stylesheet and script are inlined into the page when it is served: with `--token` the
+//! page is opened as `/?access_token=…`, and separate asset requests would carry no token. The
+//! page reads `?q=` (and `?access_token=`, `?wall=1`) itself, so nothing from the request
+//! reaches the HTML.
+
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+
+use super::state::AppState;
+
+/// The page skeleton, with placeholders for the stylesheet and the script.
+const INDEX_HTML: &str = include_str!("dashboard/index.html");
+/// The dashboard's stylesheet.
+const STYLE_CSS: &str = include_str!("dashboard/style.css");
+/// The dashboard's script.
+const APP_JS: &str = include_str!("dashboard/app.js");
+/// Where `index.html` takes the stylesheet.
+const STYLE_SLOT: &str = "/*@STYLE@*/";
+/// Where `index.html` takes the script.
+const SCRIPT_SLOT: &str = "//@SCRIPT@";
+
+/// The page with its assets inlined, assembled once.
+static PAGE: LazyLock<String> = LazyLock::new(|| assemble(INDEX_HTML, STYLE_CSS, APP_JS));
+
+/// The dashboard's routes (`GET /`), to merge into the API with [`super::app`].
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/", get(index))
+}
+
+/// `GET /`: the dashboard page. The token may be in its URL, so the page sends no referrer.
+async fn index() -> impl IntoResponse {
+    (
+        [
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        Html(PAGE.as_str()),
+    )
+}
+
+/// `html` with its style and script slots filled.
+fn assemble(html: &str, css: &str, js: &str) -> String {
+    html.replacen(STYLE_SLOT, css, 1)
+        .replacen(SCRIPT_SLOT, js, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_inlines_both_assets() {
+        assert!(INDEX_HTML.contains(STYLE_SLOT) && INDEX_HTML.contains(SCRIPT_SLOT));
+        assert!(!PAGE.contains(STYLE_SLOT) && !PAGE.contains(SCRIPT_SLOT));
+        assert!(PAGE.contains(STYLE_CSS.trim()) && PAGE.contains(APP_JS.trim()));
+    }
+
+    #[test]
+    fn assets_cannot_close_their_elements_early() {
+        assert!(!STYLE_CSS.contains("</style"));
+        assert!(!APP_JS.contains("</script"));
+    }
+
+    #[test]
+    fn assemble_fills_each_slot_once() {
+        let page = assemble(
+            "<style>/*@STYLE@*/</style><script>//@SCRIPT@</script>",
+            "a{}",
+            "f()",
+        );
+        assert_eq!(page, "<style>a{}</style><script>f()</script>");
+    }
+}
