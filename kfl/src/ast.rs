@@ -7,8 +7,8 @@ use crate::diag::Span;
 /// A literal value as written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Literal {
-    /// An integer.
-    Int(i64),
+    /// An integer (`i64` or `u64` range).
+    Int(i128),
     /// A number with a fraction or exponent, or too large for `i64`.
     Float(f64),
     /// A string.

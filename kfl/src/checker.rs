@@ -156,19 +156,20 @@ impl<'s> Checker<'s> {
         if name != "limit" {
             return Ok(false);
         }
-        let n = match args.as_slice() {
+        let whole = match args.as_slice() {
             [
                 Expr {
                     kind: ExprKind::Literal(Literal::Int(n)),
                     ..
                 },
-            ] if *n >= 0 => *n as u64,
-            _ => {
-                return Err(KflError::Helper(
-                    self.diag(expr.span, "limit() takes one whole number")
-                        .with_help("write `limit(100)`"),
-                ));
-            }
+            ] => u64::try_from(*n).ok(),
+            _ => None,
+        };
+        let Some(n) = whole else {
+            return Err(KflError::Helper(
+                self.diag(expr.span, "limit() takes one whole number")
+                    .with_help("write `limit(100)`"),
+            ));
         };
         if let Some((_, first)) = self.limit {
             let position = crate::diag::Position::of(self.src, first.start);
@@ -727,6 +728,7 @@ impl<'s> Checker<'s> {
             )),
             (ValueType::Timestamp, Lit::Int(ms)) => ms
                 .checked_mul(1000)
+                .and_then(|us| i64::try_from(us).ok())
                 .map(Lit::Timestamp)
                 .ok_or_else(|| self.type_error(lit_expr.span, "time out of range")),
             (ValueType::Timestamp, Lit::Float(ms)) => self.ms_literal(ms, lit_expr.span),
@@ -867,7 +869,7 @@ fn as_number(lit: &Lit) -> Option<f64> {
 /// `"200"` → 200, `"1.5"` → 1.5; anything else is not a number.
 fn parse_number(s: &str) -> Option<Lit> {
     let s = s.trim();
-    if let Ok(i) = s.parse::<i64>() {
+    if let Some(i) = crate::lexer::parse_int(s) {
         return Some(Lit::Int(i));
     }
     s.parse::<f64>()

@@ -120,15 +120,24 @@ pub fn value_expr(value: &Value) -> Expr {
 /// A literal, in the column's integer type when it fits (so no cast is needed on the column).
 fn literal_as(l: &Lit, column: Option<DataType>) -> Expr {
     lit(match (l, column) {
-        (Lit::Int(i), Some(dt)) => int_scalar(*i, &dt).unwrap_or(ScalarValue::Int64(Some(*i))),
-        (Lit::Int(i), None) => ScalarValue::Int64(Some(*i)),
+        (Lit::Int(i), Some(dt)) => int_scalar(*i, &dt).unwrap_or_else(|| wide_int(*i)),
+        (Lit::Int(i), None) => wide_int(*i),
         (Lit::Float(f), _) => ScalarValue::Float64(Some(*f)),
         (Lit::Str(s), _) => ScalarValue::Utf8(Some(s.clone())),
         (Lit::Timestamp(us), _) => ScalarValue::TimestampMicrosecond(Some(*us), Some("UTC".into())),
     })
 }
 
-fn int_scalar(i: i64, dt: &DataType) -> Option<ScalarValue> {
+/// An integer with no column type to follow: `Int64`, or `UInt64` above `i64::MAX`.
+fn wide_int(i: i128) -> ScalarValue {
+    match (i64::try_from(i), u64::try_from(i)) {
+        (Ok(v), _) => ScalarValue::Int64(Some(v)),
+        (_, Ok(v)) => ScalarValue::UInt64(Some(v)),
+        _ => ScalarValue::Float64(Some(i as f64)),
+    }
+}
+
+fn int_scalar(i: i128, dt: &DataType) -> Option<ScalarValue> {
     Some(match dt {
         DataType::UInt8 => ScalarValue::UInt8(Some(u8::try_from(i).ok()?)),
         DataType::UInt16 => ScalarValue::UInt16(Some(u16::try_from(i).ok()?)),
@@ -137,7 +146,7 @@ fn int_scalar(i: i64, dt: &DataType) -> Option<ScalarValue> {
         DataType::Int8 => ScalarValue::Int8(Some(i8::try_from(i).ok()?)),
         DataType::Int16 => ScalarValue::Int16(Some(i16::try_from(i).ok()?)),
         DataType::Int32 => ScalarValue::Int32(Some(i32::try_from(i).ok()?)),
-        DataType::Int64 => ScalarValue::Int64(Some(i)),
+        DataType::Int64 => ScalarValue::Int64(Some(i64::try_from(i).ok()?)),
         _ => return None,
     })
 }
@@ -169,6 +178,23 @@ mod tests {
         assert_eq!(
             expr("timestamp >= 1000"),
             "timestamp >= TimestampMicrosecond(1000000, Some(\"UTC\"))"
+        );
+    }
+
+    #[test]
+    fn flow_ids_above_i64_stay_exact() {
+        assert_eq!(
+            expr("flow_id == 18446744073709551615"),
+            "flow_id = UInt64(18446744073709551615)"
+        );
+        assert_eq!(
+            expr("flow_id == 9223372036854775808"),
+            "flow_id = UInt64(9223372036854775808)"
+        );
+        assert_eq!(
+            expr("src.port == 18446744073709551615"),
+            "src_port = UInt64(18446744073709551615)",
+            "too big for the column's type, still exact"
         );
     }
 

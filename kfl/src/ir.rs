@@ -42,8 +42,8 @@ impl ValueType {
 /// A constant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lit {
-    /// An integer.
-    Int(i64),
+    /// An integer (`i64` or `u64` range).
+    Int(i128),
     /// A floating-point number.
     Float(f64),
     /// Text.

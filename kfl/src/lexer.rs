@@ -8,8 +8,8 @@ use crate::diag::{Diagnostic, KflError, Span};
 /// What a token is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TokenKind {
-    /// An integer literal that fits in `i64`.
-    Int(i64),
+    /// An integer literal in `i64::MIN..=u64::MAX` (so 64-bit ids such as `flow_id` stay exact).
+    Int(i128),
     /// Any other number literal.
     Float(f64),
     /// A double-quoted string, with `\"` and `\\` unescaped.
@@ -219,7 +219,7 @@ impl Lexer<'_> {
         }
         let text = &self.src[start..self.pos];
         let span = Span::new(start, self.pos);
-        if !float && let Ok(i) = text.parse::<i64>() {
+        if !float && let Some(i) = parse_int(text) {
             return Ok(TokenKind::Int(i));
         }
         text.parse::<f64>()
@@ -334,6 +334,13 @@ fn is_ident_continue(c: char) -> bool {
     c == '_' || c.is_alphanumeric()
 }
 
+/// An integer literal when it is one that a 64-bit column can hold, signed or unsigned.
+pub(crate) fn parse_int(text: &str) -> Option<i128> {
+    text.parse::<i128>()
+        .ok()
+        .filter(|i| (i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(i))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +397,15 @@ mod tests {
         );
         // A huge integer becomes a float rather than an error.
         assert_eq!(kinds("99999999999999999999"), vec![Float(1e20), Eof]);
+        assert_eq!(
+            kinds("18446744073709551615"),
+            vec![Int(i128::from(u64::MAX)), Eof],
+            "u64 ids stay exact"
+        );
+        assert_eq!(
+            kinds("18446744073709551616"),
+            vec![Float(18446744073709551616.0), Eof]
+        );
     }
 
     #[test]

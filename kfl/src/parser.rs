@@ -274,7 +274,12 @@ impl Parser<'_> {
     fn bracket_segment(&mut self, segments: &mut Vec<Segment>) -> Result<Span, KflError> {
         let open = self.bump().span;
         let segment = match self.peek().clone() {
-            TokenKind::Int(i) if i >= 0 => Segment::Index(i),
+            TokenKind::Int(i)
+                if let Ok(i) = i64::try_from(i)
+                    && i >= 0 =>
+            {
+                Segment::Index(i)
+            }
             TokenKind::Str(s) => Segment::Key(s),
             TokenKind::Star => {
                 return Err(self.unsupported(
