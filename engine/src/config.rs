@@ -61,11 +61,12 @@ pub struct ParquetOptions {
 }
 
 impl Default for ParquetOptions {
-    /// 128 Ki-row row groups, zstd level 3.
+    /// 128 Ki-row row groups, zstd level 1 (the same size as level 3 on entries, measured
+    /// 65.2 vs 65.3 bytes/entry, and about 1.5x faster to write).
     fn default() -> Self {
         Self {
             row_group_rows: 128 * 1024,
-            zstd_level: 3,
+            zstd_level: 1,
         }
     }
 }

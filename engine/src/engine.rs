@@ -158,8 +158,10 @@ pub(crate) struct Inner {
     pub(crate) props: Arc<parquet::file::properties::WriterProperties>,
     /// The log appends go to; `None` when read-only.
     wal: Mutex<Option<Wal>>,
-    /// Held while the engine is open for writing.
-    _lock: Option<WriterLock>,
+    /// Held while the engine is open for writing; released by [`Engine::close`].
+    writer_lock: Mutex<Option<WriterLock>>,
+    /// The background flush/maintenance thread, joined by [`Engine::close`].
+    background: Mutex<Option<std::thread::JoinHandle<()>>>,
     state: Mutex<State>,
     /// Signalled when the live buffer shrinks (appends waiting for room) or grows past a flush
     /// threshold (the background thread).
@@ -200,7 +202,7 @@ impl Engine {
         let writable = !config.read_only;
         // Read-only: the log is read before the catalog, so a flush that happens in between
         // shows its rows in the catalog (and replay skips them) rather than in neither.
-        let (wal, replay, lock) = if writable {
+        let (wal, replay, writer_lock) = if writable {
             let lock = WriterLock::acquire(&wal_dir, &location)?;
             let (wal, replay) = Wal::open(&wal_dir)?;
             (Some(wal), replay, Some(lock))
@@ -253,7 +255,8 @@ impl Engine {
             props,
             location,
             wal: Mutex::new(wal),
-            _lock: lock,
+            writer_lock: Mutex::new(writer_lock),
+            background: Mutex::new(None),
             state: Mutex::new(state),
             changed: Condvar::new(),
             catalog: tokio::sync::Mutex::new(catalog),
@@ -265,7 +268,8 @@ impl Engine {
             config,
         });
         if inner.config.background && writable {
-            crate::maintenance::spawn(Arc::downgrade(&inner))?;
+            let handle = crate::maintenance::spawn(Arc::downgrade(&inner))?;
+            *lock(&inner.background) = Some(handle);
         }
         Ok(Engine { inner })
     }
@@ -324,6 +328,8 @@ impl Engine {
     pub(crate) fn writable(&self) -> Result<(), EngineError> {
         if self.inner.config.read_only {
             Err(EngineError::ReadOnly)
+        } else if self.is_closed() {
+            Err(EngineError::Closed)
         } else {
             Ok(())
         }
@@ -654,8 +660,28 @@ impl Engine {
         self.inner.closed.store(true, Ordering::Release);
         self.inner.changed.notify_all();
         self.inner.subscriptions.close_all();
+        self.join_background().await;
         self.collect_garbage().await?;
+        // Everything is in Parquet: close the log and let another process open the store now,
+        // even while clones of this handle are still alive.
+        lock(&self.inner.wal).take();
+        lock(&self.inner.writer_lock).take();
         Ok(())
+    }
+
+    /// Waits for the background thread to see the close and stop, so that it no longer holds
+    /// the engine (and its files) once `close` returns.
+    async fn join_background(&self) {
+        let Some(handle) = lock(&self.inner.background).take() else {
+            return;
+        };
+        if handle.thread().id() == std::thread::current().id() {
+            return;
+        }
+        let joined = tokio::task::spawn_blocking(move || handle.join()).await;
+        if !matches!(joined, Ok(Ok(()))) {
+            eprintln!("faultline: the background maintenance thread ended abnormally");
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {

@@ -11,7 +11,7 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
 use crate::EngineError;
 use crate::catalog::{Catalog, FileRecord};
@@ -207,7 +207,9 @@ async fn read_file(inner: &Inner, file: &FileRecord) -> Result<Vec<RecordBatch>,
         .get(&file.path)
         .await?
         .ok_or_else(|| EngineError::Catalog(format!("{} is missing", file.path)))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
+    // Read with the table's own types (the file's Arrow metadata asks for dictionaries).
+    let options = ArrowReaderOptions::new().with_schema(table.schema());
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)?
         .with_batch_size(64 * 1024)
         .build()?;
     reader
@@ -217,7 +219,7 @@ async fn read_file(inner: &Inner, file: &FileRecord) -> Result<Vec<RecordBatch>,
 
 /// Starts the thread that flushes by policy and runs compaction, retention and deletion of
 /// unreferenced files. It ends when the engine is closed or dropped.
-pub(crate) fn spawn(weak: Weak<Inner>) -> Result<(), EngineError> {
+pub(crate) fn spawn(weak: Weak<Inner>) -> Result<std::thread::JoinHandle<()>, EngineError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -225,8 +227,7 @@ pub(crate) fn spawn(weak: Weak<Inner>) -> Result<(), EngineError> {
     std::thread::Builder::new()
         .name("faultline-maintenance".into())
         .spawn(move || run(&weak, &runtime))
-        .map_err(EngineError::io("starting background thread", "."))?;
-    Ok(())
+        .map_err(EngineError::io("starting background thread", "."))
 }
 
 /// Seconds between compaction/retention passes.

@@ -4,8 +4,11 @@
 //! Files are chosen from the catalog snapshot (no listing) and skipped when their time range
 //! misses the query's bounds on the timestamp column; the Parquet scan then prunes row groups
 //! and pages by statistics and evaluates pushed-down filters while decoding (the session turns
-//! Parquet filter pushdown on). Filters are reported as `Inexact`, so DataFusion keeps the
-//! filter above the union and the live-buffer rows are filtered too.
+//! Parquet filter pushdown on). Most filters are reported as `Inexact`, so DataFusion keeps the
+//! filter above the union and the live-buffer rows are filtered too. Plain time bounds on the
+//! timestamp column (`ts >= a AND ts < b`) are `Exact`: the provider applies them itself, only
+//! to the live rows and to the files that straddle a bound, so a file wholly inside the range
+//! is read without decoding its timestamps for the filter.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
+use datafusion::common::DFSchema;
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -22,16 +26,19 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::expr_rewriter::unnormalize_col;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
 };
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::filter::FilterExecBuilder;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::scalar::ScalarValue;
 
 use crate::Table;
-use crate::catalog::FileSet;
+use crate::catalog::{FileRecord, FileSet};
 use crate::location::DataLocation;
 
 /// Both tables as of one moment: what a query reads from start to end, whatever flushes,
@@ -86,17 +93,16 @@ impl SnapshotTable {
         }
     }
 
-    /// The Parquet scan of the snapshot's files that may hold rows in `[from, to)`.
+    /// The Parquet scan of `files`.
     async fn parquet_scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
         limit: Option<usize>,
-        (from, to): (Option<i64>, Option<i64>),
+        files: &[&FileRecord],
     ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
-        let files: Vec<PartitionedFile> = self.snapshot.files[self.table.index()]
+        let files: Vec<PartitionedFile> = files
             .iter()
-            .filter(|f| f.overlaps(from, to))
             .map(|f| PartitionedFile::new(self.location.object(&f.path).to_string(), f.bytes))
             .collect();
         if files.is_empty() {
@@ -148,7 +154,17 @@ impl TableProvider for SnapshotTable {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        let ts = self.table.ts_column();
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if is_time_bound(f, ts) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
     }
 
     async fn scan(
@@ -158,11 +174,36 @@ impl TableProvider for SnapshotTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let bounds = time_bounds(filters, self.table.ts_column());
+        let ts = self.table.ts_column();
+        let (from, to) = time_bounds(filters, ts);
+        // The filters this provider promised to apply itself, and the range they keep.
+        let exact: Vec<Expr> = filters
+            .iter()
+            .filter(|f| is_time_bound(f, ts))
+            .map(|f| unnormalize_col(f.clone()))
+            .collect();
+        let (exact_from, exact_to) = time_bounds(&exact, ts);
+        let inside = |f: &FileRecord| {
+            exact_from.is_none_or(|a| f.min_ts >= a) && exact_to.is_none_or(|b| f.max_ts < b)
+        };
+        let (whole, straddling): (Vec<&FileRecord>, Vec<&FileRecord>) = self.snapshot.files
+            [self.table.index()]
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|f| f.overlaps(from, to))
+        .partition(|f| inside(f));
         let partitions = state.config().target_partitions();
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
-        inputs.extend(self.parquet_scan(state, projection, limit, bounds).await?);
-        inputs.extend(self.live_scan(partitions, projection)?);
+        inputs.extend(self.parquet_scan(state, projection, limit, &whole).await?);
+        let bounded = TimeFilter::new(&self.schema, ts, projection, conjunction(exact));
+        let scan_projection = bounded.scan_projection();
+        let straddling = self
+            .parquet_scan(state, scan_projection.as_ref(), None, &straddling)
+            .await?;
+        let live = self.live_scan(partitions, scan_projection.as_ref())?;
+        for plan in straddling.into_iter().chain(live) {
+            inputs.push(bounded.apply(state, plan)?);
+        }
         match inputs.len() {
             0 => {
                 let schema = match projection {
@@ -174,6 +215,104 @@ impl TableProvider for SnapshotTable {
             1 => Ok(inputs.remove(0)),
             _ => UnionExec::try_new(inputs),
         }
+    }
+}
+
+/// The exact time bounds a scan applies to the inputs that may hold rows outside them: the
+/// scan reads the requested columns plus the timestamp, filters, then drops the timestamp
+/// again if it was not requested.
+struct TimeFilter {
+    predicate: Option<Expr>,
+    /// Requested column indices (`None`: all).
+    projection: Option<Vec<usize>>,
+    /// Index of the timestamp column in the table schema.
+    ts_index: Option<usize>,
+}
+
+impl TimeFilter {
+    fn new(
+        schema: &SchemaRef,
+        ts: &str,
+        projection: Option<&Vec<usize>>,
+        predicate: Option<Expr>,
+    ) -> Self {
+        Self {
+            predicate,
+            projection: projection.cloned(),
+            ts_index: schema.index_of(ts).ok(),
+        }
+    }
+
+    /// Whether the timestamp must be added to the scan only for the filter.
+    fn adds_ts(&self) -> bool {
+        match (&self.predicate, &self.projection, self.ts_index) {
+            (Some(_), Some(p), Some(ts)) => !p.contains(&ts),
+            _ => false,
+        }
+    }
+
+    /// The columns the filtered inputs read.
+    fn scan_projection(&self) -> Option<Vec<usize>> {
+        let mut projection = self.projection.clone()?;
+        if self.adds_ts()
+            && let Some(ts) = self.ts_index
+        {
+            projection.push(ts);
+        }
+        Some(projection)
+    }
+
+    /// `input` filtered by the bounds, with the requested columns only.
+    fn apply(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let Some(predicate) = &self.predicate else {
+            return Ok(input);
+        };
+        let schema = DFSchema::try_from(input.schema())?;
+        let physical = state.create_physical_expr(predicate.clone(), &schema)?;
+        let keep = match (&self.projection, self.adds_ts()) {
+            (Some(p), true) => Some((0..p.len()).collect()),
+            _ => None,
+        };
+        let filter = FilterExecBuilder::new(physical, input)
+            .apply_projection(keep)?
+            .build()?;
+        Ok(Arc::new(filter))
+    }
+}
+
+/// Whether `expr` is only comparisons of `ts_column` with timestamp literals joined by `AND`,
+/// each converting to µs without rounding: a filter the provider can apply exactly by time.
+fn is_time_bound(expr: &Expr, ts_column: &str) -> bool {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+        return false;
+    };
+    if *op == Operator::And {
+        return is_time_bound(left, ts_column) && is_time_bound(right, ts_column);
+    }
+    if !matches!(
+        op,
+        Operator::Gt | Operator::GtEq | Operator::Lt | Operator::LtEq | Operator::Eq
+    ) {
+        return false;
+    }
+    let is_ts = |e: &Expr| matches!(e, Expr::Column(c) if c.name == ts_column);
+    let literal = match (left.as_ref(), right.as_ref()) {
+        (l, Expr::Literal(v, _)) if is_ts(l) => v,
+        (Expr::Literal(v, _), r) if is_ts(r) => v,
+        _ => return false,
+    };
+    exact_timestamp_us(literal).is_some()
+}
+
+/// A timestamp literal in whole µs; `None` for other literals, nulls and sub-µs values.
+fn exact_timestamp_us(value: &ScalarValue) -> Option<i64> {
+    match value {
+        ScalarValue::TimestampNanosecond(Some(v), _) if v % 1_000 != 0 => None,
+        other => timestamp_us(other),
     }
 }
 
@@ -286,6 +425,29 @@ mod tests {
         assert_eq!(time_bounds(&swapped, "timestamp"), (None, Some(30)));
         let eq = vec![col("timestamp").eq(lit(ScalarValue::TimestampMillisecond(Some(2), None)))];
         assert_eq!(time_bounds(&eq, "timestamp"), (Some(2000), Some(2001)));
+    }
+
+    #[test]
+    fn only_plain_time_comparisons_are_exact() {
+        assert!(is_time_bound(&col("timestamp").gt_eq(ts(10)), "timestamp"));
+        assert!(is_time_bound(
+            &col("timestamp").lt(ts(50)).and(ts(20).lt(col("timestamp"))),
+            "timestamp"
+        ));
+        assert!(!is_time_bound(
+            &col("timestamp").gt(ts(1)).and(col("kind").eq(lit("tcp"))),
+            "timestamp"
+        ));
+        assert!(!is_time_bound(
+            &col("timestamp").gt(ts(1)).or(col("timestamp").lt(ts(0))),
+            "timestamp"
+        ));
+        assert!(!is_time_bound(&col("timestamp").not_eq(ts(1)), "timestamp"));
+        assert!(!is_time_bound(&col("start").gt(ts(1)), "timestamp"));
+        let sub_us = lit(ScalarValue::TimestampNanosecond(Some(1_500), None));
+        assert!(!is_time_bound(&col("timestamp").gt(sub_us), "timestamp"));
+        let whole_us = lit(ScalarValue::TimestampNanosecond(Some(2_000), None));
+        assert!(is_time_bound(&col("timestamp").gt(whole_us), "timestamp"));
     }
 
     #[test]

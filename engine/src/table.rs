@@ -1,7 +1,9 @@
 //! The engine's tables: `entries` and `flows` (the engine's own enum, since it does not depend
 //! on ingest).
 
-use arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use faultline_schemas::{entries_schema, entry_col, flow_col, flows_schema};
 
 /// One of the stored tables.
@@ -31,6 +33,55 @@ impl Table {
             Table::Entries => entries_schema(),
             Table::Flows => flows_schema(),
         }
+    }
+
+    /// String columns with few distinct values (kinds, protocol names, error names, states):
+    /// their Parquet files tell Arrow readers to decode them as dictionaries, so a filter such
+    /// as `error_msg = 'SynSent'` compares the few dictionary values instead of every row.
+    pub fn dictionary_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Entries => &[
+                entry_col::KIND,
+                entry_col::PROTOCOL_NAME,
+                entry_col::PROTOCOL_ABBR,
+                entry_col::TRANSPORT,
+                entry_col::ERROR_TYPE,
+                entry_col::ERROR_MSG,
+                entry_col::CAPTURE_SOURCE,
+                entry_col::REQUEST_METHOD,
+                entry_col::RESPONSE_STATUS_TEXT,
+                entry_col::DNS_TYPE,
+            ],
+            Table::Flows => &[
+                flow_col::TRANSPORT,
+                flow_col::CONN_STATE,
+                flow_col::TCP_ERROR,
+                flow_col::END_REASON,
+                flow_col::CAPTURE_SOURCE,
+            ],
+        }
+    }
+
+    /// The schema written into each Parquet file's Arrow metadata: the table schema with the
+    /// [`Table::dictionary_columns`] as `Dictionary(Int32, Utf8)`. The Parquet data is the same
+    /// (dictionary-encoded strings); only how Arrow readers materialise it changes.
+    pub fn file_schema(self) -> SchemaRef {
+        let schema = self.schema();
+        let dictionary = self.dictionary_columns();
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                if dictionary.contains(&f.name().as_str()) && f.data_type() == &DataType::Utf8 {
+                    let ty =
+                        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                    f.as_ref().clone().with_data_type(ty)
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect();
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
     }
 
     /// The timestamp column the table is partitioned and ordered by.

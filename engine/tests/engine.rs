@@ -549,3 +549,90 @@ async fn the_live_buffer_counts_rows_not_spare_capacity() {
     );
     assert_eq!(ids(&kfl(&engine, "").await), (0..10).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_releases_the_store_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Handles kept alive on purpose: a closed engine must not hold the store.
+    let mut closed_handles = Vec::new();
+    for round in 0..5u64 {
+        let mut c = config(dir.path());
+        // The background thread flushes on a short tick; close must still hand the store over
+        // the moment it returns, even if that thread was busy.
+        c.background = true;
+        c.tick = std::time::Duration::from_millis(1);
+        c.flush.max_rows = 50;
+        let engine = Engine::open(c).await.unwrap();
+        let kept = engine.clone();
+        engine
+            .append(Table::Entries, entries(round * 100, 100, T0, 1_000))
+            .unwrap();
+        engine.close().await.unwrap();
+        assert!(matches!(
+            kept.append(Table::Entries, entries(0, 1, T0, 1)),
+            Err(faultline_engine::EngineError::Closed)
+        ));
+        closed_handles.push(kept);
+    }
+    let engine = Engine::open(config(dir.path())).await.unwrap();
+    assert_eq!(count(&engine, "SELECT count(*) FROM entries").await, 500);
+}
+
+/// Time bounds are applied by the provider itself (`Exact`): files wholly inside the range
+/// unfiltered, straddling files and live rows filtered, with or without the timestamp among
+/// the selected columns. Every boundary shape must give the same counts as the row arithmetic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_bounds_are_exact_on_files_and_live_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(config(dir.path())).await.unwrap();
+    // 3 hours of flushed entries, one a minute, then one live hour after them.
+    engine
+        .append(Table::Entries, entries(0, 180, T0, 60_000_000))
+        .unwrap();
+    engine.flush().await.unwrap();
+    engine
+        .append(Table::Entries, entries(180, 60, T0 + 3 * HOUR, 60_000_000))
+        .unwrap();
+    let ts = |us: i64| {
+        chrono::DateTime::from_timestamp_micros(us)
+            .unwrap()
+            .format("'%Y-%m-%dT%H:%M:%S%.6fZ'")
+            .to_string()
+    };
+    let minute = 60_000_000;
+    let cases = [
+        // (from, to, expected rows): [from, to)
+        (T0, T0 + 4 * HOUR, 240),
+        (T0 + 30 * minute, T0 + 90 * minute, 60),
+        (T0 + HOUR, T0 + 2 * HOUR, 60),
+        (T0 + 170 * minute, T0 + 190 * minute, 20),
+        (T0 + 200 * minute, T0 + 300 * minute, 40),
+        (T0 + 5 * HOUR, T0 + 6 * HOUR, 0),
+    ];
+    for (from, to, want) in cases {
+        let bounds = format!("timestamp >= {} AND timestamp < {}", ts(from), ts(to));
+        let sql = format!("SELECT count(*) FROM entries WHERE {bounds}");
+        assert_eq!(count(&engine, &sql).await, want, "{sql}");
+        let sql = format!("SELECT count(src_ip) FROM entries WHERE {bounds} AND kind = 'tcp'");
+        let tcp = (0..240i64)
+            .filter(|i| (from..to).contains(&(T0 + i * minute)) && i % 3 == 0)
+            .count() as i64;
+        assert_eq!(count(&engine, &sql).await, tcp, "{sql}");
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT id FROM entries WHERE {bounds} ORDER BY timestamp LIMIT 7)"
+        );
+        assert_eq!(count(&engine, &sql).await, want.min(7), "{sql}");
+    }
+    // Inclusive and exclusive bounds at a row's exact time; an equality.
+    let at = T0 + 100 * minute;
+    for (cond, want) in [
+        (format!("timestamp > {}", ts(at)), 139),
+        (format!("timestamp >= {}", ts(at)), 140),
+        (format!("timestamp <= {}", ts(at)), 101),
+        (format!("timestamp = {}", ts(at)), 1),
+        (format!("timestamp = {} OR kind = 'icmp'", ts(at)), 32),
+    ] {
+        let sql = format!("SELECT count(*) FROM entries WHERE {cond}");
+        assert_eq!(count(&engine, &sql).await, want, "{sql}");
+    }
+}
