@@ -31,10 +31,12 @@ pub struct CaptureArgs {
     /// Put the interfaces in promiscuous mode.
     #[arg(long)]
     pub promisc: bool,
-    /// Capture implementation: `pcap` (memory-mapped ring, drop counters) or `pnet`.
+    /// Capture implementation: `pcap` (memory-mapped ring, the fast path) or `pnet`
+    /// (portable, one system call per packet); both count kernel drops.
     #[arg(long, default_value = "pcap")]
     pub backend: Backend,
-    /// Kernel buffer per interface, MiB (pcap backend).
+    /// Kernel buffer per interface, MiB: the ring (pcap) or the socket receive buffer (pnet,
+    /// capped at net.core.rmem_max).
     #[arg(long, default_value_t = 32)]
     pub buffer_mib: usize,
     /// Read the drop counters this often, seconds.
@@ -57,6 +59,9 @@ pub struct CaptureArgs {
     /// (default: at the stream timeout).
     #[arg(long)]
     pub attempt_timeout: Option<f64>,
+    /// Raw packets kept for `faultline export-pcap`.
+    #[command(flatten)]
+    pub record: crate::record_args::RecordArgs,
 }
 
 /// Runs the command.
@@ -101,9 +106,12 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
             .map(|f| format!(", filter `{f}`"))
             .unwrap_or_default()
     );
+    let recorder = args.record.open(&args.store)?;
+    config.recorder = recorder.clone();
     let mut pipeline = Pipeline::new(config, EngineSink::new(engine.clone()));
     let report = pipeline.ingest_live(&mut capture)?;
     let (_sink, summary) = pipeline.finish()?;
+    crate::record_args::finish(recorder.as_ref());
     runtime
         .block_on(engine.close())
         .context("flushing the store")?;
@@ -135,11 +143,11 @@ async fn stop_on_signal(stop: StopFlag) {
 fn print_report(r: &LiveReport, entries: u64, flows: u64) {
     let drops = if r.drops.counted {
         format!(
-            "{} by the kernel (capture ring full), {} by the interfaces",
+            "{} by the kernel (capture buffer full), {} by the interfaces",
             r.drops.kernel, r.drops.interface
         )
     } else {
-        "not counted (the pnet backend has no drop counters)".into()
+        "not counted (the capture's drop counters could not be read)".into()
     };
     eprintln!(
         "captured {} frames ({} IP packets, {} undecodable); {entries} entries, {flows} flows; \

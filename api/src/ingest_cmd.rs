@@ -42,6 +42,12 @@ pub struct IngestArgs {
     /// Rows per record batch.
     #[arg(long, default_value_t = faultline_ingest::batch::DEFAULT_BATCH_ROWS)]
     pub batch_rows: usize,
+    /// Bytes of each HTTP body kept in `request.body` / `response.body` (0: none).
+    #[arg(long, default_value_t = faultline_ingest::app::http::HttpLimits::default().body_prefix)]
+    pub body_prefix: usize,
+    /// Raw packets kept for `faultline export-pcap`.
+    #[command(flatten)]
+    pub record: crate::record_args::RecordArgs,
 }
 
 /// Runs the command.
@@ -64,6 +70,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         ..PipelineConfig::default()
     };
     config.flow.stream_timeout_us = seconds_to_us(args.stream_timeout, "--stream-timeout")?;
+    config.app.http.body_prefix = args.body_prefix;
     let runtime = runtime()?;
     let mut engine_config = args.store.config();
     engine_config.retention = args.retention;
@@ -81,6 +88,8 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         sink = sink.with_ack_log(log);
     }
+    let recorder = args.record.open(&args.store)?;
+    config.recorder = recorder.clone();
     let mut pipeline = Pipeline::new(config, sink);
 
     let total: u64 = files
@@ -109,6 +118,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     let (_sink, summary) = pipeline.finish()?;
+    crate::record_args::finish(recorder.as_ref());
     runtime
         .block_on(engine.clone().close())
         .context("flushing the store")?;
@@ -162,7 +172,7 @@ pub(crate) fn seconds_to_us(s: f64, option: &str) -> anyhow::Result<i64> {
 }
 
 /// The embedded default input: `<data>/demo.pcap`, generated once.
-fn demo_capture(data: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn demo_capture(data: &Path) -> anyhow::Result<PathBuf> {
     let pcap = data.join("demo.pcap");
     if !pcap.exists() {
         let truth = crate::generate_cmd::truth_path(&pcap);

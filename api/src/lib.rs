@@ -2,5 +2,6 @@
 //! by the binary and the benchmarks.
 
 pub mod engine_sink;
+pub mod pcap_export;
 pub mod reports;
 pub mod server;

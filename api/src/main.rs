@@ -1,9 +1,11 @@
 //! The `faultline` command: generate captures, ingest them into the store, query it.
 
 mod capture_cmd;
+mod export_cmd;
 mod generate_cmd;
 mod ingest_cmd;
 mod query_cmd;
+mod record_args;
 mod report_cmd;
 mod serve_cmd;
 mod sql_cmd;
@@ -30,6 +32,8 @@ enum Command {
     Generate(generate_cmd::GenerateArgs),
     /// Filter the stored entries with KFL.
     Query(query_cmd::QueryArgs),
+    /// Write the recorded raw packets of the flows of matching entries to a pcap file.
+    ExportPcap(export_cmd::ExportArgs),
     /// Run one read-only SQL query over the stored `entries` and `flows` tables.
     Sql(sql_cmd::SqlArgs),
     /// Serve the HTTP API (entries, SQL, live streams, summaries, uploads, metrics) while
@@ -53,6 +57,7 @@ fn main() -> std::process::ExitCode {
         Command::Capture(args) => capture_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
         Command::Query(args) => query_cmd::run(args),
+        Command::ExportPcap(args) => export_cmd::run(args),
         Command::Sql(args) => sql_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Report(cmd) => report_cmd::run(cmd),

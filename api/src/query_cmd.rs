@@ -57,7 +57,7 @@ pub enum KflCommand {
 }
 
 /// Parses a time bound to µs since the epoch.
-fn parse_time(s: &str) -> anyhow::Result<i64> {
+pub(crate) fn parse_time(s: &str) -> anyhow::Result<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_micros());
     }

@@ -1,6 +1,7 @@
 //! `faultline serve`: opens the store for writing, ingests the given captures (and live
 //! interfaces) in the background, and serves the HTTP API until SIGINT or SIGTERM; then live
-//! streams end, ingest stops and the store is flushed and closed.
+//! streams end, ingest stops and the store is flushed and closed. With no source and an empty
+//! store it ingests the demo capture (the README's first command), unless `--no-demo`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,21 +64,41 @@ pub struct ServeArgs {
     /// Seconds of capture time after which an idle, incomplete stream is stale.
     #[arg(long, default_value_t = 10.0)]
     pub stream_timeout: f64,
+    /// Seconds a closed or reset connection is kept for late packets before its entries
+    /// are written.
+    #[arg(long, default_value_t = 5.0)]
+    pub close_linger: f64,
+    /// End an unanswered connection attempt this many seconds after its first SYN
+    /// (default: at the stream timeout).
+    #[arg(long)]
+    pub attempt_timeout: Option<f64>,
     /// TOML config with `[[report]]` definitions (the built-in default report runs daily
     /// without one).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Start empty instead of generating the demo capture when no `--pcap` or `--interface`
+    /// is given and the store is empty.
+    #[arg(long)]
+    pub no_demo: bool,
+    /// Raw packets kept for `GET /api/pcap` and `faultline export-pcap`.
+    #[command(flatten)]
+    pub record: crate::record_args::RecordArgs,
 }
 
 /// Runs the command.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let files = expand_inputs(&args.pcaps).context("listing --pcap inputs")?;
+    let mut files = expand_inputs(&args.pcaps).context("listing --pcap inputs")?;
     let report_defs = reports::config::load(args.config.as_deref())?;
     if !args.pcaps.is_empty() && files.is_empty() {
         anyhow::bail!("no capture files found in the --pcap inputs");
     }
     let mut pipeline = PipelineConfig::default();
     pipeline.flow.stream_timeout_us = seconds_to_us(args.stream_timeout, "--stream-timeout")?;
+    pipeline.flow.close_linger_us = seconds_to_us(args.close_linger, "--close-linger")?;
+    pipeline.flow.attempt_timeout_us = args
+        .attempt_timeout
+        .map(|s| seconds_to_us(s, "--attempt-timeout"))
+        .transpose()?;
     let mut engine_config = args.store.config();
     engine_config.flush.max_age = Duration::from_micros(
         seconds_to_us(args.flush_interval, "--flush-interval")?.unsigned_abs(),
@@ -93,6 +114,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .block_on(Engine::open(engine_config))
         .with_context(|| format!("opening {}", args.store.data))?;
     report_recovery(&engine);
+    if wants_demo(&args, &engine) {
+        files.push(demo_capture(&args.store)?);
+    }
     let upload_dir = args.store.local_dir().map(|d| upload_dir(&d));
     if let Some(dir) = &upload_dir {
         remove_stale_uploads(dir);
@@ -110,6 +134,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         upload_dir,
     };
+    let recorder = args.record.open(&args.store)?;
+    pipeline.recorder = recorder.clone();
     let metrics = Metrics::new(engine.clone());
     let (queue, worker) = IngestQueue::start(engine.clone(), pipeline.clone(), metrics.clone())
         .context("starting the ingest worker")?;
@@ -122,13 +148,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .then(|| start_capture(&args.interfaces, pipeline, &engine, &metrics))
         .transpose()?;
     let state = AppState::new(engine.clone(), config, metrics, queue.clone());
+    if let Some(r) = &recorder {
+        state.set_recorder(r.clone());
+    }
     let authenticated = state.config().token.is_some();
     let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        println!("faultline serving {} on http://{addr}/", args.store.data);
+        announce(&args.store.data, addr);
         if !authenticated && !addr.ip().is_loopback() {
             eprintln!("warning: listening beyond loopback without --token");
         }
@@ -155,11 +184,48 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     wait_for(&worker, INGEST_GRACE);
+    crate::record_args::finish(recorder.as_ref());
     runtime
         .block_on(engine.close())
         .context("flushing the store")?;
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The dashboard link printed at start: the errors-first query Kubeshark users know.
+const DASHBOARD_SEED: &str = "?q=response.status%20%3E%20400%20or%20error%20or%20icmp%20or%20tcp";
+
+/// Prints the address and the dashboard link in one write; a reader that closed stdout after
+/// the first line must not stop the server, so write errors are ignored.
+fn announce(data: &str, addr: std::net::SocketAddr) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = write!(
+        out,
+        "faultline serving {data} on http://{addr}/\ndashboard: http://{addr}/{DASHBOARD_SEED}\n"
+    );
+    let _ = out.flush();
+}
+
+/// The embedded default: no source given, an empty store and no `--no-demo`.
+fn wants_demo(args: &ServeArgs, engine: &Engine) -> bool {
+    let stats = engine.stats();
+    !args.no_demo
+        && args.pcaps.is_empty()
+        && args.interfaces.is_empty()
+        && stats.stored_rows == 0
+        && stats.live_rows == 0
+}
+
+/// `<data>/demo.pcap` (generated if missing), to ingest in the background.
+fn demo_capture(store: &StoreArgs) -> anyhow::Result<PathBuf> {
+    let dir = store
+        .local_dir()
+        .context("the demo capture needs a local --data directory (or give --no-demo)")?;
+    eprintln!(
+        "no --pcap or --interface and an empty store: ingesting a demo capture (--no-demo skips it)"
+    );
+    crate::ingest_cmd::demo_capture(&dir)
 }
 
 /// `<data>/_faultline/uploads`: uploads stay inside the data directory.

@@ -408,7 +408,24 @@ mod browser {
                        .filter(r => r.children[4].textContent === '').length";
         assert_eq!(b.eval(untyped).await, json!(0));
 
+        sorting(&mut b).await;
+        time_range(&mut b).await;
+        let before = b.eval(COUNT).await.as_u64().unwrap();
+
+        // Paused, live entries wait; resumed, they show.
+        b.eval("document.getElementById('pause').click()").await;
         s.ingest(12).await;
+        b.wait_for("state.pending.length > 0", "live entries while paused")
+            .await;
+        assert_eq!(b.eval(COUNT).await.as_u64().unwrap(), before);
+        assert!(
+            b.eval("document.getElementById('status').textContent")
+                .await
+                .as_str()
+                .unwrap()
+                .contains("paused")
+        );
+        b.eval("document.getElementById('pause').click()").await;
         b.wait_for(&format!("{COUNT} > {before}"), "live entries")
             .await;
 
@@ -420,9 +437,23 @@ mod browser {
             "the detail pane",
         )
         .await;
+        let pcap = b
+            .eval("decodeURIComponent(document.getElementById('pcap-link').getAttribute('href'))")
+            .await;
+        assert!(
+            pcap.as_str()
+                .unwrap()
+                .starts_with("/api/pcap?q=flow_id+==+"),
+            "{pcap}"
+        );
         b.wait_for(
             "document.querySelectorAll('#chart rect').length > 0",
             "the chart",
+        )
+        .await;
+        b.wait_for(
+            "document.querySelectorAll('#services .svc').length > 0",
+            "the top failing services",
         )
         .await;
 
@@ -444,6 +475,23 @@ mod browser {
             "12 000 entries flushed and rendered in {} ms; a scrolled render takes {} ms",
             times[0], times[1]
         );
+        // Sorted by time, a second of 1000 new entries over 10 000 rows stays in a frame or so.
+        let sorted_burst = "(() => { setSort(0); const t0 = performance.now(); \
+                     for (let i = 0; i < 1000; i++) state.pending.push({ id: String(2e9 + i), \
+                       timestamp: '2024-01-01T00:00:0' + (i % 10) + 'Z', kind: 'tcp', \
+                       error_type: 'connection', src_ip: '10.0.0.3', src_port: i, \
+                       dst_ip: '10.0.0.2', dst_port: 80, summary: 'sorted ' + i }); \
+                     flushPending(); render(); const ms = performance.now() - t0; \
+                     const sorted = state.view.every((r, i, a) => \
+                       i === 0 || sortKey(a[i - 1], 0)[0] <= sortKey(r, 0)[0]); \
+                     setSort(0); setSort(0); return [ms, sorted, state.view.length]; })()";
+        let sorted = b.eval(sorted_burst).await;
+        eprintln!(
+            "1000 entries merged into 10 000 rows sorted by time in {} ms",
+            sorted[0]
+        );
+        assert_eq!(sorted[1], json!(true));
+        assert_eq!(sorted[2], json!(10_000));
         assert_eq!(b.eval(COUNT).await, json!(10_000));
         assert!(b.eval(ROWS).await.as_u64().unwrap() < 200);
         assert_eq!(
@@ -458,6 +506,113 @@ mod browser {
             "!document.getElementById('kfl-error').hidden && \
              document.getElementById('kfl-error').textContent.includes('^')",
             "the KFL error position",
+        )
+        .await;
+        suggestions_and_fixes(&mut b, &s).await;
+    }
+
+    /// Clicking a column header sorts ascending, then descending, then back to newest first.
+    async fn sorting(b: &mut Browser) {
+        let head = "document.querySelector('#head span[data-col=\"3\"]')";
+        let in_order = |dir: &str| {
+            format!(
+                "state.view.every((r, i, a) => i === 0 || \
+                 compareRows(a[i - 1], r) <= 0) && {head}.classList.contains('{dir}') && \
+                 document.querySelector('#rows .row[data-id]').dataset.id === String(state.view[0].id)"
+            )
+        };
+        b.eval(&format!("{head}.click()")).await;
+        b.wait_for(&in_order("asc"), "rows sorted by destination, ascending")
+            .await;
+        // The smallest destination first ascending is the last one descending.
+        let first_asc = b.eval("JSON.stringify(sortKey(state.view[0], 3))").await;
+        b.eval(&format!("{head}.click()")).await;
+        b.wait_for(&in_order("desc"), "rows sorted by destination, descending")
+            .await;
+        let last = b
+            .eval("JSON.stringify(sortKey(state.view[state.view.length - 1], 3))")
+            .await;
+        assert_eq!(first_asc, last);
+        b.eval(&format!("{head}.click()")).await;
+        b.wait_for(
+            &format!("state.sort === null && state.view === state.rows && !{head}.className"),
+            "the default order",
+        )
+        .await;
+    }
+
+    /// The time range picker narrows the table and the chart and goes into the URL.
+    async fn time_range(b: &mut Browser) {
+        let pick = |value: &str| {
+            format!(
+                "(() => {{ const r = document.getElementById('range'); r.value = '{value}'; \
+                 r.dispatchEvent(new Event('change')); }})()"
+            )
+        };
+        // The generated capture is from 2024: nothing in the last 15 minutes.
+        b.eval(&pick("now-15m")).await;
+        b.wait_for(
+            &format!(
+                "{COUNT} === 0 && document.getElementById('status').textContent.includes('live') \
+                 && location.search.includes('from=now-15m')"
+            ),
+            "an empty last 15 minutes",
+        )
+        .await;
+        b.eval(
+            "document.getElementById('from').value = '2023-12-31T00:00:00'; \
+             document.getElementById('to').value = '2024-01-02T00:00:00'",
+        )
+        .await;
+        b.eval(&pick("custom")).await;
+        b.wait_for(
+            &format!(
+                "{COUNT} > 5 && !document.getElementById('status').textContent.includes('live') \
+                 && location.search.includes('to=2024-01-02T00%3A00%3A00Z')"
+            ),
+            "a custom range with rows and no live stream",
+        )
+        .await;
+        b.eval(&pick("")).await;
+        b.wait_for(
+            &format!(
+                "{COUNT} > 5 && document.getElementById('status').textContent.includes('live') \
+                 && !location.search.includes('from=')"
+            ),
+            "all time again, live",
+        )
+        .await;
+    }
+
+    /// Typing a field prefix lists completions; a misspelt field offers its fix as a button.
+    async fn suggestions_and_fixes(b: &mut Browser, s: &TestServer) {
+        b.eval(
+            "(() => { const k = document.getElementById('kfl'); k.focus(); \
+             k.value = 'response.st'; k.setSelectionRange(11, 11); \
+             k.dispatchEvent(new Event('input')); })()",
+        )
+        .await;
+        b.wait_for(
+            "!document.getElementById('kfl-suggest').hidden && \
+             document.getElementById('kfl-suggest').textContent.includes('response.status')",
+            "field completions",
+        )
+        .await;
+        let misspelt = format!("http://{}/?q=response.stauts%20%3E%20400", s.addr);
+        b.call("Page.navigate", json!({ "url": misspelt })).await;
+        b.wait_for(
+            "document.querySelector('#kfl-fix button') !== null && \
+             document.querySelector('#kfl-fix button').textContent === 'response.status'",
+            "the suggested fix",
+        )
+        .await;
+        b.eval("document.querySelector('#kfl-fix button').click()")
+            .await;
+        b.wait_for(
+            "document.getElementById('kfl').value === 'response.status > 400' && \
+             document.getElementById('kfl-error').hidden && \
+             location.search.includes('response.status')",
+            "the fixed query applied",
         )
         .await;
     }

@@ -2,11 +2,12 @@
 //! server) joined by veth pairs, runs `faultline capture` on the client's interface, produces
 //! one error on purpose and asserts the exact entry is queryable within 2 s of when it is due.
 //! Nothing is sent outside the namespaces; they are deleted even when a test fails.
-//! Needs root and `ip` (iproute2), `nc` (netcat-openbsd), `ping`, `nft`, `tc`; skipped with a
-//! message otherwise, unless `CI` is set.
+//! Needs root and `ip` (iproute2), `nc` (netcat-openbsd), `ping`, `nft`, `tc` (some tests also
+//! `python3`, `curl`, `setpriv`); skipped with a message otherwise, unless `CI` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +21,11 @@ const SERVER_IP: &str = "10.78.0.2";
 
 /// True when the test can run; prints why not (or panics under CI) otherwise.
 fn can_run(test: &str) -> bool {
+    can_run_with(test, &[])
+}
+
+/// [`can_run`] for a test that also needs the tools `extra`.
+fn can_run_with(test: &str, extra: &[&str]) -> bool {
     let root = std::fs::read_to_string("/proc/self/status")
         .map(|s| {
             s.lines()
@@ -27,7 +33,9 @@ fn can_run(test: &str) -> bool {
         })
         .unwrap_or(false);
     let missing: Vec<&str> = ["ip", "nc", "ping", "nft", "tc"]
-        .into_iter()
+        .iter()
+        .chain(extra)
+        .copied()
         .filter(|t| {
             Command::new("sh")
                 .args(["-c", &format!("command -v {t}")])
@@ -118,6 +126,18 @@ impl Lab {
             .unwrap()
     }
 
+    /// Starts a shell line in namespace `ns` in its own process group (killed on drop).
+    fn spawn(&self, ns: &str, line: &str, stdout: Stdio) -> Reap {
+        Reap(
+            Command::new("ip")
+                .args(["netns", "exec", ns, "sh", "-c", line])
+                .stdout(stdout)
+                .process_group(0)
+                .spawn()
+                .unwrap(),
+        )
+    }
+
     /// Starts `faultline capture` on the client's interface; returns once it is capturing.
     fn capture(&self, data: &Path, extra: &[&str]) -> Capture {
         let mut child = Command::new("ip")
@@ -191,9 +211,20 @@ impl Capture {
     }
 
     /// SIGTERM, then the exit status and the rest of stderr.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
+    fn stop(self) -> (std::process::ExitStatus, String) {
+        self.stop_with("TERM")
+    }
+
+    /// Sends `signal` to the capture process (`ip netns exec` execs it: same pid).
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().unwrap().id();
+        sh(&format!("kill -{signal} {pid}"));
+    }
+
+    /// Stops with `signal` (`INT` or `TERM`), then the exit status and the rest of stderr.
+    fn stop_with(mut self, signal: &str) -> (std::process::ExitStatus, String) {
+        self.signal(signal);
         let mut child = self.child.take().unwrap();
-        sh(&format!("kill -TERM {}", child.id()));
         let status = child.wait().unwrap();
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut self.stderr, &mut rest).unwrap();
@@ -335,7 +366,8 @@ fn netem_loss_gives_retransmissions() {
     }
     let server = Command::new("ip")
         .args(["netns", "exec", &lab.server, "sh", "-c"])
-        .arg("head -c 3000000 /dev/zero | timeout 30 nc -l -N 8080")
+        .arg("head -c 3000000 /dev/zero | timeout --foreground 30 nc -l -N 8080")
+        .process_group(0)
         .spawn()
         .unwrap();
     let _server = Reap(server);
@@ -358,12 +390,360 @@ fn netem_loss_gives_retransmissions() {
     assert_eq!(field(&row, "src_ip"), CLIENT_IP);
 }
 
-/// Kills a helper process on drop.
+/// Kills a helper process on drop, with its process group when it leads one.
 struct Reap(Child);
 
 impl Drop for Reap {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `faultline sql` over a stopped capture's store; stdout.
+fn sql(data: &Path, query: &str) -> String {
+    let out = run(Command::new(BIN).args(["sql", query, "--data"]).arg(data));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An HTTP server that reads two pipelined requests, answers the first with a head promising
+/// 100000 bytes and only 1000 of them, prints `sent <pid>` and waits to be killed.
+const HALF_RESPONSE_SERVER: &str = r#"
+import os, socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8080))
+s.listen(1)
+print("ready", os.getpid(), flush=True)
+c, _ = s.accept()
+got = b""
+while got.count(b"\r\n\r\n") < 2:
+    got += c.recv(4096)
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+print("sent", os.getpid(), flush=True)
+time.sleep(60)
+"#;
+
+#[test]
+fn server_killed_mid_response_gives_unexpected_eof_and_a_half_transaction() {
+    let test = "server_killed_mid_response_gives_unexpected_eof_and_a_half_transaction";
+    if !can_run_with(test, &["python3"]) {
+        return;
+    }
+    let lab = Lab::new();
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &lab.server, "python3", "-c"])
+        .arg(HALF_RESPONSE_SERVER)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = BufReader::new(server.stdout.take().unwrap());
+    let server = Reap(server);
+    let mut line = String::new();
+    said.read_line(&mut line).unwrap();
+    assert!(line.starts_with("ready"), "server did not start: {line:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cap = lab.capture(&data, &[]);
+    // The client keeps its side open until the server's side ends.
+    let _client = lab.spawn(
+        &lab.client,
+        &format!(
+            "printf 'GET /a HTTP/1.1\\r\\nHost: s\\r\\n\\r\\nGET /b HTTP/1.1\\r\\nHost: s\\r\\n\\r\\n' \
+             | timeout --foreground 20 nc {SERVER_IP} 8080"
+        ),
+        Stdio::null(),
+    );
+    line.clear();
+    said.read_line(&mut line).unwrap();
+    let pid = line
+        .strip_prefix("sent ")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    // Let the partial body reach the client, then kill the server mid-body: its kernel
+    // closes the connection with a FIN.
+    std::thread::sleep(Duration::from_millis(200));
+    sh(&format!("kill -KILL {}", pid.trim()));
+    drop(server);
+    // Due when the closed connection leaves the table (close linger 0.5 s).
+    let due = Instant::now() + Duration::from_millis(500);
+    let eof = cap.expect(r#"http and error.msg == "unexpected EOF""#, due);
+    assert_eq!(field(&eof, "error_type"), "dissection");
+    assert_eq!(
+        field(&eof, "error_reason"),
+        "the server's stream ended inside a response, 99000 bytes short of its \
+         Content-Length: connection closed by the server"
+    );
+    assert_eq!(field(&eof, "request_path"), "/a");
+    assert_eq!(field(&eof, "response_status"), 200);
+    assert_eq!(field(&eof, "src_ip"), CLIENT_IP);
+    let half = cap.expect(r#"http and error.type == "pair-not-found""#, due);
+    assert_eq!(field(&half, "error_msg"), "request without response");
+    assert_eq!(
+        field(&half, "error_reason"),
+        "connection closed by the server"
+    );
+    assert_eq!(field(&half, "request_path"), "/b");
+}
+
+/// A running `faultline serve --interface`, killed on drop if still running.
+struct Serve {
+    child: Option<Child>,
+    /// Kept open until the end: the server may still print (a closed pipe would kill it).
+    _stdout: BufReader<std::process::ChildStdout>,
+    /// Base URL, reachable from the namespace the server runs in.
+    url: String,
+    ns: String,
+}
+
+impl Serve {
+    /// Starts `faultline serve` in the client namespace, capturing on the client interface.
+    fn start(lab: &Lab, data: &Path) -> Serve {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &lab.client, BIN, "serve", "--listen"])
+            .args(["127.0.0.1:0", "--close-linger", "0.5", "--interface"])
+            .arg(&lab.client_if)
+            .arg("--data")
+            .arg(data)
+            .env_remove("FAULTLINE_TOKEN")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .trim_end_matches('/')
+            .to_owned();
+        Serve {
+            child: Some(child),
+            _stdout: stdout,
+            url,
+            ns: lab.client.clone(),
+        }
+    }
+
+    /// `GET /api/entries?q=<kfl>` as NDJSON lines, from inside the namespace.
+    fn entries(&self, kfl: &str) -> Vec<serde_json::Value> {
+        let out = run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.ns,
+            "curl",
+            "-sSf",
+            "--get",
+            "--data-urlencode",
+            &format!("q={kfl}"),
+            "--data-urlencode",
+            "format=ndjson",
+            &format!("{}/api/entries", self.url),
+        ]));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// SIGTERM; the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        sh(&format!("kill -TERM {}", child.id()));
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn serve_interface_answers_the_api_with_live_entries() {
+    if !can_run_with(
+        "serve_interface_answers_the_api_with_live_entries",
+        &["curl"],
+    ) {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(&lab, &dir.path().join("data"));
+    let due = Instant::now();
+    lab.exec(&lab.client, &format!("nc -z -w1 {SERVER_IP} 81"));
+    let kfl = r#"error.msg == "SynSent" and dst.port == 81"#;
+    let rows = loop {
+        let rows = serve.entries(kfl);
+        if !rows.is_empty() || Instant::now() > due + WITHIN {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        Instant::now() <= due + WITHIN,
+        "`{kfl}` only after {:?}",
+        Instant::now() - due
+    );
+    let row = rows
+        .first()
+        .unwrap_or_else(|| panic!("no `{kfl}` entry via the API"));
+    assert_eq!(
+        field(row, "error_reason"),
+        "connection refused: RST from responder after 1 SYN"
+    );
+    assert_eq!(field(row, "capture_source"), lab.client_if.as_str());
+    let status = serve.stop();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn sigint_ends_open_flows_as_capture_ended_and_exits_0() {
+    if !can_run("sigint_ends_open_flows_as_capture_ended_and_exits_0") {
+        return;
+    }
+    let lab = Lab::new();
+    let _server = lab.spawn(
+        &lab.server,
+        "timeout --foreground 20 nc -l 8080",
+        Stdio::null(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cap = lab.capture(&data, &[]);
+    // A request the server never answers, on a connection still open when the capture stops.
+    let _client = lab.spawn(
+        &lab.client,
+        &format!(
+            "(printf 'GET /open HTTP/1.1\\r\\nHost: s\\r\\n\\r\\n'; sleep 20) \
+             | timeout --foreground 20 nc {SERVER_IP} 8080"
+        ),
+        Stdio::null(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, stderr) = cap.stop_with("INT");
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(stderr.contains("captured "), "{stderr}");
+    let out = run(Command::new(BIN)
+        .args([
+            "query",
+            r#"http and request.path == "/open""#,
+            "--format",
+            "json",
+            "--data",
+        ])
+        .arg(&data));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row: serde_json::Value = serde_json::from_str(
+        text.lines()
+            .next()
+            .unwrap_or_else(|| panic!("no entry: {stderr}")),
+    )
+    .unwrap();
+    assert_eq!(field(&row, "error_msg"), "request without response");
+    assert_eq!(
+        field(&row, "error_reason"),
+        "capture ended while the flow was open"
+    );
+    let flows = sql(&data, "select end_reason from flows where resp_port = 8080");
+    assert!(flows.contains("end-of-input"), "{flows}");
+}
+
+#[test]
+fn missing_interface_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["capture", "--interface", "fl-nope0", "--data"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no network interface `fl-nope0` (interfaces here: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_cap_net_raw_is_a_clear_error() {
+    if !can_run_with("missing_cap_net_raw_is_a_clear_error", &["setpriv"]) {
+        return;
+    }
+    // Root without CAP_NET_RAW (dropped from the bounding set): opening `lo` must fail.
+    let dir = tempfile::tempdir().unwrap();
+    for backend in ["pcap", "pnet"] {
+        let out = Command::new("setpriv")
+            .args(["--bounding-set", "-net_raw", BIN, "capture", "--interface"])
+            .args(["lo", "--backend", backend, "--data"])
+            .arg(dir.path().join(backend))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{backend}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("not permitted to capture on `lo`") && stderr.contains("CAP_NET_RAW"),
+            "{backend}: {stderr}"
+        );
+    }
+}
+
+/// Pauses the capture (SIGSTOP), floods pings through the client interface so the kernel
+/// buffer overflows, resumes it and expects a `capture-drop` entry with the count.
+fn forced_capture_drop(backend: &str, buffer: &str) {
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cap = lab.capture(&data, &["--backend", backend, "--buffer-mib", "1"]);
+    cap.signal("STOP");
+    let flood = lab.exec(
+        &lab.client,
+        &format!("ping -f -q -c 5000 -s 1000 -W1 {SERVER_IP}"),
+    );
+    cap.signal("CONT");
+    assert!(flood.status.success(), "{flood:?}");
+    // Due at the next reading of the counters (every second).
+    let due = Instant::now() + Duration::from_secs(1);
+    let row = cap.expect(
+        r#"loss and error.msg == "capture-drop" and loss.capture_drops > 0"#,
+        due,
+    );
+    assert_eq!(field(&row, "error_type"), "loss");
+    assert_eq!(field(&row, "capture_source"), lab.client_if.as_str());
+    let interval = field(&row, "capture_interval_us").as_i64().unwrap();
+    assert!(interval > 0, "{row}");
+    let reason = field(&row, "error_reason").as_str().unwrap();
+    assert!(
+        reason.starts_with("kernel: ") && reason.contains(buffer),
+        "{reason}"
+    );
+    let (status, stderr) = cap.stop();
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(!stderr.contains("dropped: 0 by the kernel"), "{stderr}");
+}
+
+#[test]
+fn forced_capture_drop_is_counted_pcap() {
+    if !can_run("forced_capture_drop_is_counted_pcap") {
+        return;
+    }
+    forced_capture_drop("pcap", "TPACKET_V3 ring overrun");
+}
+
+#[test]
+fn forced_capture_drop_is_counted_pnet() {
+    if !can_run("forced_capture_drop_is_counted_pnet") {
+        return;
+    }
+    forced_capture_drop("pnet", "receive buffer full");
 }

@@ -13,8 +13,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, StringBuilder, TimestampMicrosecondBuilder, UInt8Builder, UInt16Builder,
-    UInt32Builder, UInt64Builder, new_null_array,
+    ArrayRef, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt8Builder,
+    UInt16Builder, UInt32Builder, UInt64Builder, new_null_array,
 };
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
@@ -300,6 +300,7 @@ struct Builders {
     /// out_of_order, zero_windows.
     loss: [UInt32Builder; 7],
     capture_drops: UInt64Builder,
+    capture_interval: Int64Builder,
     source: StringBuilder,
 }
 
@@ -346,6 +347,7 @@ impl Builders {
             q_dst_port: UInt16Builder::with_capacity(cap),
             loss: std::array::from_fn(|_| UInt32Builder::with_capacity(cap)),
             capture_drops: UInt64Builder::with_capacity(cap),
+            capture_interval: Int64Builder::with_capacity(cap),
             source: s(5),
         }
     }
@@ -380,6 +382,10 @@ impl Builders {
             (ec::QUOTED_DST_IP, Arc::new(self.q_dst_ip.finish())),
             (ec::QUOTED_DST_PORT, Arc::new(self.q_dst_port.finish())),
             (ec::CAPTURE_DROPS, Arc::new(self.capture_drops.finish())),
+            (
+                ec::CAPTURE_INTERVAL_US,
+                Arc::new(self.capture_interval.finish()),
+            ),
             (ec::CAPTURE_SOURCE, Arc::new(self.source.finish())),
         ];
         for (name, b) in LOSS_COLUMNS.iter().zip(self.loss.iter_mut()) {
@@ -509,6 +515,7 @@ impl EntriesGenerator {
             _ => None,
         });
         b.capture_drops.append_null();
+        b.capture_interval.append_null();
         b.source.append_value(SOURCES[ep.server % SOURCES.len()]);
         match shape {
             Shape::Icmp => self.icmp_row(b, ep),

@@ -176,6 +176,7 @@ struct EntryBuilders {
     q_dst_port: UInt16Builder,
     loss: LossBuilders,
     capture_drops: UInt64Builder,
+    capture_interval: Int64Builder,
     source: StringBuilder,
     app: app_cols::AppBuilders,
 }
@@ -213,6 +214,7 @@ impl EntryBuilders {
             q_dst_port: UInt16Builder::with_capacity(cap),
             loss: LossBuilders::new(cap),
             capture_drops: UInt64Builder::with_capacity(cap),
+            capture_interval: Int64Builder::with_capacity(cap),
             source: s(),
             app: app_cols::AppBuilders::new(cap),
         }
@@ -251,7 +253,10 @@ impl EntryBuilders {
         append_opt_ip(&mut self.q_dst_ip, q.map(|q| q.dst));
         self.q_dst_port.append_option(q.and_then(|q| q.dst_port));
         self.loss.append(e.loss.as_ref());
-        self.capture_drops.append_option(e.capture_drops);
+        self.capture_drops
+            .append_option(e.capture_drops.map(|d| d.packets));
+        self.capture_interval
+            .append_option(e.capture_drops.map(|d| d.interval_us));
         self.source.append_option(source);
         self.app.append(e);
     }
@@ -286,6 +291,10 @@ impl EntryBuilders {
             (ec::QUOTED_DST_IP, Arc::new(self.q_dst_ip.finish())),
             (ec::QUOTED_DST_PORT, Arc::new(self.q_dst_port.finish())),
             (ec::CAPTURE_DROPS, Arc::new(self.capture_drops.finish())),
+            (
+                ec::CAPTURE_INTERVAL_US,
+                Arc::new(self.capture_interval.finish()),
+            ),
             (ec::CAPTURE_SOURCE, Arc::new(self.source.finish())),
         ];
         self.loss.finish(LossBuilders::NAMES_ENTRIES, &mut cols);

@@ -88,6 +88,15 @@ impl LossCounters {
     }
 }
 
+/// Packets a live capture dropped over an interval (`capture-drop` loss entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropCount {
+    /// Packets dropped.
+    pub packets: u64,
+    /// Length of the interval they were counted over, µs (it ends at the entry's timestamp).
+    pub interval_us: i64,
+}
+
 /// One `entries` row, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryView<'a> {
@@ -113,8 +122,8 @@ pub struct EntryView<'a> {
     pub icmp: Option<IcmpView>,
     /// Loss counters, for `loss` entries.
     pub loss: Option<LossCounters>,
-    /// Packets dropped by the capture, for capture-drop `loss` entries.
-    pub capture_drops: Option<u64>,
+    /// Packets dropped by the capture and over how long, for capture-drop `loss` entries.
+    pub capture_drops: Option<DropCount>,
     /// Application-layer fields, for `http` and `dns` entries.
     pub app: Option<AppView<'a>>,
     /// Name of the source address learnt from DNS answers.
@@ -155,6 +164,10 @@ pub struct HttpView<'a> {
     pub response_size: Option<u64>,
     /// First response byte minus first request byte, ms.
     pub elapsed_ms: Option<i64>,
+    /// First bytes of the request body (decoded from chunks), up to the configured prefix.
+    pub request_body: Option<&'a [u8]>,
+    /// First bytes of the response body (decoded from chunks), up to the configured prefix.
+    pub response_body: Option<&'a [u8]>,
 }
 
 /// DNS fields of a `dns` entry.

@@ -14,6 +14,7 @@ pub mod generate;
 pub mod icmp;
 pub mod live;
 pub mod pipeline;
+pub mod recorder;
 pub mod sink;
 pub mod source;
 pub mod tcp;

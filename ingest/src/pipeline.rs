@@ -11,6 +11,7 @@ use crate::batch::{BatchError, BatchStats, Batcher, DEFAULT_BATCH_ROWS};
 use crate::decode::{DecodeError, decode};
 use crate::flow::{FlowConfig, FlowTable};
 use crate::live::{DropEntryText, DropTotals, LiveCapture, LiveError};
+use crate::recorder::{MarkErrors, Recorder};
 use crate::sink::BatchSink;
 use crate::source::{CaptureReader, FrameSource, SourceError, SourceEvent, SourceStats};
 
@@ -23,6 +24,8 @@ pub struct PipelineConfig {
     pub batch_rows: usize,
     /// Application layer (HTTP and DNS dissection).
     pub app: AppConfig,
+    /// Traffic recorder every frame is written to, indexed by flow; `None`: no recording.
+    pub recorder: Option<Recorder>,
 }
 
 impl Default for PipelineConfig {
@@ -31,6 +34,7 @@ impl Default for PipelineConfig {
             flow: FlowConfig::default(),
             batch_rows: DEFAULT_BATCH_ROWS,
             app: AppConfig::default(),
+            recorder: None,
         }
     }
 }
@@ -246,16 +250,23 @@ impl<S: BatchSink> Pipeline<S> {
         let mut counts = DriveCounts::default();
         let batcher = &mut self.batcher;
         let text = &mut self.drop_text;
+        let recorder = self.config.recorder.as_ref();
         let result = source.run(&mut |event| {
             match event {
                 SourceEvent::Frame(frame) => {
                     counts.bytes += frame.data.len() as u64;
-                    match decode(&frame) {
+                    let flow_id = match decode(&frame) {
                         Ok(pkt) => {
                             counts.packets += 1;
-                            table.process(&pkt, batcher);
+                            table.process(&pkt, &mut MarkErrors::new(batcher, recorder))
                         }
-                        Err(e) => counts.undecodable.count(e),
+                        Err(e) => {
+                            counts.undecodable.count(e);
+                            0
+                        }
+                    };
+                    if let Some(r) = recorder {
+                        r.record(flow_id, &frame);
                     }
                     if (counts.packets + counts.undecodable.total()).is_multiple_of(PROGRESS_EVERY)
                     {
@@ -263,8 +274,11 @@ impl<S: BatchSink> Pipeline<S> {
                     }
                 }
                 SourceEvent::Tick { now_us } => {
-                    table.advance_to(now_us, batcher);
+                    table.advance_to(now_us, &mut MarkErrors::new(batcher, recorder));
                     batcher.flush_pending();
+                    if let Some(r) = recorder {
+                        r.tick();
+                    }
                 }
                 SourceEvent::Drop(drop) => text.emit(&drop, batcher),
             }
@@ -274,7 +288,10 @@ impl<S: BatchSink> Pipeline<S> {
                 ControlFlow::Continue(())
             }
         });
-        table.finish(batcher);
+        table.finish(&mut MarkErrors::new(batcher, recorder));
+        if let Some(r) = recorder {
+            r.tick();
+        }
         progress(counts.bytes);
         (counts, result.err())
     }

@@ -76,6 +76,8 @@ pub mod entry_col {
     pub const ZERO_WINDOWS: &str = "zero_windows";
     /// Packets the capture itself dropped (capture-drop loss entries).
     pub const CAPTURE_DROPS: &str = "capture_drops";
+    /// Length of the interval the `capture_drops` count covers, µs (it ends at `timestamp`).
+    pub const CAPTURE_INTERVAL_US: &str = "capture_interval_us";
     /// Where the packets came from: file name or interface.
     pub const CAPTURE_SOURCE: &str = "capture_source";
     /// Name of the source, learnt from DNS answers, when known.
@@ -110,6 +112,10 @@ pub mod entry_col {
     pub const DNS_RCODE: &str = "dns_rcode";
     /// DNS answers, `TYPE data` joined with `, ` (`CNAME a.example, A 192.0.2.1`).
     pub const DNS_ANSWERS: &str = "dns_answers";
+    /// First bytes of the HTTP request body, de-chunked, up to the ingest's body prefix.
+    pub const REQUEST_BODY: &str = "request_body";
+    /// First bytes of the HTTP response body, de-chunked, up to the ingest's body prefix.
+    pub const RESPONSE_BODY: &str = "response_body";
 }
 
 /// Arrow type of the header columns: `Map<Utf8, Utf8>` with lower-case keys, laid out as
@@ -173,6 +179,7 @@ fn build() -> SchemaRef {
         f(OUT_OF_ORDER, DataType::UInt32, true),
         f(ZERO_WINDOWS, DataType::UInt32, true),
         f(CAPTURE_DROPS, DataType::UInt64, true),
+        f(CAPTURE_INTERVAL_US, DataType::Int64, true),
         f(CAPTURE_SOURCE, DataType::Utf8, true),
         f(SRC_NAME, DataType::Utf8, true),
         f(DST_NAME, DataType::Utf8, true),
@@ -190,6 +197,8 @@ fn build() -> SchemaRef {
         f(DNS_TYPE, DataType::Utf8, true),
         f(DNS_RCODE, DataType::UInt16, true),
         f(DNS_ANSWERS, DataType::Utf8, true),
+        f(REQUEST_BODY, DataType::Utf8, true),
+        f(RESPONSE_BODY, DataType::Utf8, true),
     ]))
 }
 

@@ -235,6 +235,12 @@ static FIELDS: &[FieldPath] = &[
         "packets dropped by the capture",
     ),
     col(
+        "loss.capture_interval_us",
+        c::CAPTURE_INTERVAL_US,
+        Int,
+        "interval the capture drops were counted over, µs",
+    ),
+    col(
         "src.name",
         c::SRC_NAME,
         Str,
@@ -314,6 +320,18 @@ static FIELDS: &[FieldPath] = &[
         c::DNS_ANSWERS,
         Str,
         "DNS answers as text: `A 192.0.2.1, CNAME b.example`",
+    ),
+    col(
+        "request.body",
+        c::REQUEST_BODY,
+        Str,
+        "first bytes of the HTTP request body: request.body.contains(\"id\")",
+    ),
+    col(
+        "response.body",
+        c::RESPONSE_BODY,
+        Str,
+        "first bytes of the HTTP response body: response.body.contains(\"error\")",
     ),
     is(
         "tcp",

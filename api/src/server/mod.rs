@@ -21,6 +21,7 @@ mod live;
 mod metrics;
 mod openapi;
 mod params;
+mod pcap;
 mod sql;
 mod state;
 mod summary;
@@ -50,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/sql", post(sql::run))
         .route("/api/live", get(live::handler))
         .route("/api/errors/summary", get(summary::handler))
+        .route("/api/pcap", get(pcap::handler))
         .route(
             "/api/ingest",
             post(ingest::upload)

@@ -14,6 +14,11 @@ fn param(name: &str, about: &str) -> Value {
             "schema": { "type": "string" } })
 }
 
+fn path_param(name: &str, about: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": about,
+            "schema": { "type": "string" } })
+}
+
 fn error_responses(codes: &[&str]) -> serde_json::Map<String, Value> {
     codes
         .iter()
@@ -34,16 +39,21 @@ fn status_text(code: &str) -> &'static str {
         "404" => "not found",
         "406" => "no supported format in Accept",
         "413" => "request body over its limit",
-        "503" => "uploads off, ingest queue full, or shutting down",
+        "503" => "uploads off, ingest queue full, no packet recorder, or shutting down",
         "504" => "the query ran past the time limit",
+        "500" => "the run failed",
         "507" => "the query ran past the memory limit, or the result has too many rows",
         _ => "error",
     }
 }
 
 fn with_errors(ok: Value, codes: &[&str]) -> Value {
+    with_errors_as("200", ok, codes)
+}
+
+fn with_errors_as(status: &str, ok: Value, codes: &[&str]) -> Value {
     let mut responses = error_responses(codes);
-    responses.insert("200".into(), ok);
+    responses.insert(status.into(), ok);
     Value::Object(responses)
 }
 
@@ -104,6 +114,11 @@ pub fn document() -> Value {
         },
         "security": [ { "bearer": [] } ],
         "paths": {
+            "/": { "get": { "summary": "the web dashboard; `?q=` applies a KFL filter, `?wall=1` opens wall mode",
+                "parameters": [ param("q", "KFL filter to apply"), param("wall", "1: full-screen wall mode"),
+                                param("access_token", "the bearer token, for a browser") ],
+                "responses": with_errors(json!({ "description": "the page",
+                    "content": { "text/html": { "schema": { "type": "string" } } } }), &["401"]) } },
             "/healthz": { "get": { "summary": "liveness; never needs the token", "security": [],
                 "responses": { "200": { "description": "ok" } } } },
             "/metrics": { "get": { "summary": "Prometheus metrics (OpenMetrics text)",
@@ -146,6 +161,15 @@ pub fn document() -> Value {
                 "parameters": [ param("from", "start (default: first error)"), param("to", "end (default: after the last error)"),
                                 param("bucket", "1m, 5m, 1h, 1d… (default: about 60 buckets)") ],
                 "responses": with_errors(json_ok("{from, to, bucket_seconds, buckets, totals, top_destinations, top_sources, services}"), &["400", "401", "504", "507"]) } },
+            "/api/pcap": { "get": {
+                "summary": "the recorded raw packets of the flows of the matching entries, in time order (without q: every packet in the time range)",
+                "parameters": [ param("q", "KFL filter over entries (empty: packets by time range)"),
+                                param("from", "inclusive start, of entries (of packets without q)"),
+                                param("to", "exclusive end, same forms") ],
+                "responses": with_errors(json!({ "description": "a capture file; X-Faultline-Packets and X-Faultline-Flows count what was matched",
+                    "content": { "application/vnd.tcpdump.pcap": { "schema": { "type": "string", "format": "binary" } },
+                                 "application/x-pcapng": { "schema": { "type": "string", "format": "binary" } } } }),
+                    &["400", "401", "503", "504", "507"]) } },
             "/api/ingest": {
                 "post": {
                     "summary": "upload a pcap or pcapng (optionally gzipped) to ingest",
@@ -156,7 +180,73 @@ pub fn document() -> Value {
                 },
                 "get": { "summary": "recent ingest jobs",
                          "responses": with_errors(json_ok("jobs"), &["401"]) }
-            }
+            },
+            "/api/reports": { "get": {
+                "summary": "every scheduled report: schedule, window, formats, next run, stored runs",
+                "responses": with_errors(json_ok("{reports: [{name, schedule, window_seconds, formats, keep, next_run, last_run, runs}]}"), &["401"]) } },
+            "/api/reports/{name}": { "get": {
+                "summary": "a stored run of a report (default: the latest)",
+                "parameters": [ path_param("name", "the report's name"),
+                                param("run", "a run id from the listing (default: the latest)"),
+                                param("format", "json (default), csv or html") ],
+                "responses": with_errors(json!({ "description": "the run's file",
+                    "content": { "application/json": { "schema": { "type": "object" } },
+                                 "text/csv": { "schema": { "type": "string" } },
+                                 "text/html": { "schema": { "type": "string" } } } }), &["400", "401", "404"]) } },
+            "/api/reports/{name}/run": { "post": {
+                "summary": "run a report now; its files are stored like a scheduled run's",
+                "parameters": [ path_param("name", "the report's name") ],
+                "responses": with_errors_as("201", json_ok("{report, run, from, to, files}"), &["400", "401", "404", "500"]) } }
         }
     })
+}
+
+/// The paths the route definitions in `sources` register (`.route("<path>", …)`).
+#[cfg(test)]
+fn routed_paths(sources: &[&str]) -> Vec<String> {
+    let mut paths = Vec::new();
+    for source in sources {
+        for (at, _) in source.match_indices(".route(") {
+            let rest = source[at + ".route(".len()..].trim_start();
+            if let Some(path) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) {
+                paths.push(path.to_owned());
+            }
+        }
+    }
+    paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The files that define routes: the API, the dashboard and the reports.
+    const ROUTE_SOURCES: [&str; 3] = [
+        include_str!("mod.rs"),
+        include_str!("dashboard.rs"),
+        include_str!("../reports/api.rs"),
+    ];
+
+    #[test]
+    fn every_route_is_documented_and_every_documented_path_is_routed() {
+        let routed = routed_paths(&ROUTE_SOURCES);
+        assert!(routed.len() >= 14, "{routed:?}");
+        let doc = document();
+        let documented = doc["paths"].as_object().unwrap();
+        for path in &routed {
+            assert!(
+                documented.contains_key(path),
+                "{path} is not in the OpenAPI document"
+            );
+        }
+        for path in documented.keys() {
+            assert!(routed.contains(path), "{path} is documented but not routed");
+        }
+    }
+
+    #[test]
+    fn routed_paths_reads_split_calls() {
+        let src = "r.route(\"/a\", get(x))\n .route(\n    \"/b/{id}\",\n post(y))";
+        assert_eq!(routed_paths(&[src]), ["/a", "/b/{id}"]);
+    }
 }

@@ -2,9 +2,10 @@
 //! query permits and the shutdown signal.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use faultline_engine::Engine;
+use faultline_ingest::recorder::Recorder;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -70,6 +71,7 @@ struct Shared {
     ingest: IngestQueue,
     queries: Arc<Semaphore>,
     shutdown: CancellationToken,
+    recorder: OnceLock<Recorder>,
 }
 
 /// The state of a running server; clones share it.
@@ -104,6 +106,7 @@ impl AppState {
                 ingest,
                 queries,
                 shutdown: CancellationToken::new(),
+                recorder: OnceLock::new(),
             }),
         }
     }
@@ -126,6 +129,17 @@ impl AppState {
     /// The ingest queue.
     pub fn ingest(&self) -> &IngestQueue {
         &self.shared.ingest
+    }
+
+    /// Hands `GET /api/pcap` the traffic recorder the server's ingest writes to (set once;
+    /// a later call is ignored). Without one, the endpoint answers 503.
+    pub fn set_recorder(&self, recorder: Recorder) {
+        let _ = self.shared.recorder.set(recorder);
+    }
+
+    /// The traffic recorder, if the server records packets.
+    pub fn recorder(&self) -> Option<&Recorder> {
+        self.shared.recorder.get()
     }
 
     /// Cancelled when the server shuts down: long-lived responses (live streams) end on it.

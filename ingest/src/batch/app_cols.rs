@@ -2,6 +2,7 @@
 //! entry's [`AppView`]. Header names are lower-cased and repeated headers joined with `, `
 //! while appending, so no per-row strings are made.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -31,6 +32,20 @@ pub(super) struct AppBuilders {
     dns_type: StringBuilder,
     dns_rcode: UInt16Builder,
     dns_answers: StringBuilder,
+    req_body: StringBuilder,
+    resp_body: StringBuilder,
+}
+
+/// A body prefix as text: valid UTF-8 as is, a multi-byte character cut by the prefix limit
+/// dropped, other invalid bytes replaced by U+FFFD.
+fn body_text(b: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(e) if e.error_len().is_none() => {
+            String::from_utf8_lossy(b.get(..e.valid_up_to()).unwrap_or_default())
+        }
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 /// Appends `headers` as one map row: names lower-cased, values of repeated names joined.
@@ -87,6 +102,8 @@ impl AppBuilders {
             dns_type: s(),
             dns_rcode: UInt16Builder::with_capacity(cap),
             dns_answers: s(),
+            req_body: s(),
+            resp_body: s(),
         }
     }
 
@@ -122,6 +139,10 @@ impl AppBuilders {
         self.status_text
             .append_option(h.and_then(|h| h.status_text));
         append_headers(&mut self.resp_headers, h.and_then(|h| h.response_headers));
+        self.req_body
+            .append_option(h.and_then(|h| h.request_body).map(body_text));
+        self.resp_body
+            .append_option(h.and_then(|h| h.response_body).map(body_text));
     }
 
     fn append_dns(&mut self, d: Option<&DnsView<'_>>) {
@@ -158,6 +179,8 @@ impl AppBuilders {
             (ec::DNS_TYPE, Arc::new(self.dns_type.finish()) as _),
             (ec::DNS_RCODE, Arc::new(self.dns_rcode.finish()) as _),
             (ec::DNS_ANSWERS, Arc::new(self.dns_answers.finish()) as _),
+            (ec::REQUEST_BODY, Arc::new(self.req_body.finish()) as _),
+            (ec::RESPONSE_BODY, Arc::new(self.resp_body.finish()) as _),
         ]);
     }
 }
@@ -203,6 +226,14 @@ mod tests {
     }
 
     #[test]
+    fn body_text_drops_a_cut_character_and_replaces_bad_bytes() {
+        assert_eq!(body_text(b"ok"), "ok");
+        // "é" is two bytes; a prefix that ends after the first drops it.
+        assert_eq!(body_text(b"caf\xc3"), "caf");
+        assert_eq!(body_text(b"a\xffb"), "a\u{fffd}b");
+    }
+
+    #[test]
     fn http_and_dns_columns() {
         let req = [
             httparse::Header {
@@ -229,6 +260,8 @@ mod tests {
             request_size: Some(50),
             response_size: Some(700),
             elapsed_ms: Some(12),
+            request_body: None,
+            response_body: Some("{\"error\":\"caf\u{e9}\"}".as_bytes()),
         };
         let dns = DnsView {
             name: Some("web.example"),
@@ -265,6 +298,9 @@ mod tests {
         let answers = col(ec::DNS_ANSWERS).as_string::<i32>();
         assert_eq!(answers.value(1), "A 10.0.0.2");
         assert!(answers.is_null(0) && answers.is_null(2));
+        let bodies = col(ec::RESPONSE_BODY).as_string::<i32>();
+        assert_eq!(bodies.value(0), "{\"error\":\"caf\u{e9}\"}");
+        assert!(bodies.is_null(1) && col(ec::REQUEST_BODY).is_null(0));
         let names = col(ec::DST_NAME).as_string::<i32>();
         assert_eq!(names.value(2), "web.example");
     }

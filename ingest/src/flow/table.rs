@@ -198,10 +198,12 @@ impl FlowTable {
     }
 
     /// Processes one packet: expires flows whose time has come, then updates (or creates) the
-    /// packet's flow; ICMP errors and router messages are emitted at once.
-    pub fn process(&mut self, pkt: &Packet<'_>, out: &mut impl Emit) {
+    /// packet's flow; ICMP errors and router messages are emitted at once. Returns the id of
+    /// the flow the packet was counted in (for an ICMP error about a tracked flow: that flow's
+    /// id), or 0 when it belongs to none; the traffic recorder indexes packets by it.
+    pub fn process(&mut self, pkt: &Packet<'_>, out: &mut impl Emit) -> u64 {
         let mut names = std::mem::take(&mut self.names);
-        self.process_named(
+        let id = self.process_named(
             pkt,
             &mut Resolver {
                 names: &mut names,
@@ -209,9 +211,10 @@ impl FlowTable {
             },
         );
         self.names = names;
+        id
     }
 
-    fn process_named(&mut self, pkt: &Packet<'_>, out: &mut impl Emit) {
+    fn process_named(&mut self, pkt: &Packet<'_>, out: &mut impl Emit) -> u64 {
         self.stats.packets += 1;
         self.advance(pkt.ts_us, out);
         match &pkt.transport {
@@ -344,7 +347,7 @@ impl FlowTable {
         }
     }
 
-    fn tcp(&mut self, pkt: &Packet<'_>, seg: &TcpSegment<'_>, out: &mut impl Emit) {
+    fn tcp(&mut self, pkt: &Packet<'_>, seg: &TcpSegment<'_>, out: &mut impl Emit) -> u64 {
         let (key, side) = FlowKey::new(
             (pkt.ip.src, seg.src_port),
             (pkt.ip.dst, seg.dst_port),
@@ -403,12 +406,16 @@ impl FlowTable {
             };
             self.retire(&key, &old, reason, ending, out);
         }
-        if let Some(flow) = self.flows.get(&key) {
-            self.app.tcp(&key, side, flow, pkt, seg, out);
+        match self.flows.get(&key) {
+            Some(flow) => {
+                self.app.tcp(&key, side, flow, pkt, seg, out);
+                flow.id
+            }
+            None => 0,
         }
     }
 
-    fn udp(&mut self, pkt: &Packet<'_>, d: &UdpDatagram<'_>, out: &mut impl Emit) {
+    fn udp(&mut self, pkt: &Packet<'_>, d: &UdpDatagram<'_>, out: &mut impl Emit) -> u64 {
         let (key, side) = FlowKey::new(
             (pkt.ip.src, d.src_port),
             (pkt.ip.dst, d.dst_port),
@@ -426,6 +433,7 @@ impl FlowTable {
             Flow::new(&key, ts_us, orig, FlowKind::Udp(UdpFlow { history }))
         });
         let from_orig = flow.count(side, pkt, d.payload.len() as u64);
+        let id = flow.id;
         if let FlowKind::Udp(u) = &mut flow.kind {
             u.history.check(from_orig, mask::DATA, b'D');
         }
@@ -434,13 +442,15 @@ impl FlowTable {
         {
             self.app.udp(&key, side, flow, pkt.ts_us, d, out);
         }
+        id
     }
 
-    fn icmp(&mut self, pkt: &Packet<'_>, m: &IcmpMessage<'_>, out: &mut impl Emit) {
+    fn icmp(&mut self, pkt: &Packet<'_>, m: &IcmpMessage<'_>, out: &mut impl Emit) -> u64 {
         let keying = icmp_keying(m);
         let (key, side) = FlowKey::icmp(pkt, &keying);
         let flow = self.flow_entry(key, || new_icmp_flow(&key, pkt, m, &keying, side));
         flow.count(side, pkt, m.body.len() as u64);
+        let own_id = flow.id;
         let class = icmp::classify(m);
         if let FlowKind::Icmp(i) = &mut flow.kind {
             match class {
@@ -451,19 +461,21 @@ impl FlowTable {
             }
         }
         if class.produces_entry() {
-            self.icmp_entry(pkt, m, &key, out);
+            return self.icmp_entry(pkt, m, &key, out).unwrap_or(own_id);
         }
+        own_id
     }
 
     /// Emits the `icmp` entry of an error or router message, tied to the flow its quoted
     /// packet belongs to when that flow is in the table, else to the message's own flow.
+    /// Returns the id of the flow the entry was tied to.
     fn icmp_entry(
         &mut self,
         pkt: &Packet<'_>,
         m: &IcmpMessage<'_>,
         own: &FlowKey,
         out: &mut impl Emit,
-    ) {
+    ) -> Option<u64> {
         let quoted = icmp::quoted_tuple(m);
         let quoted_flow = quoted.and_then(|q| {
             let ports = (q.src_port.unwrap_or(0), q.dst_port.unwrap_or(0));
@@ -477,24 +489,27 @@ impl FlowTable {
             Some(i) => i,
             None => match self.flows.get(own) {
                 Some(f) => Ident::of(own, f),
-                None => return,
+                None => return None,
             },
         };
+        let id = ident.view().flow_id;
         self.report
             .icmp_entry(pkt, m, quoted, &ident, &mut self.stats, out);
+        Some(id)
     }
 
-    fn other(&mut self, pkt: &Packet<'_>) {
+    fn other(&mut self, pkt: &Packet<'_>) -> u64 {
         if matches!(
             pkt.ip.proto,
             proto::TCP | proto::UDP | proto::ICMP | proto::ICMPV6
         ) {
             self.stats.unattributed += 1;
-            return;
+            return 0;
         }
         let (key, side) = FlowKey::new((pkt.ip.src, 0), (pkt.ip.dst, 0), pkt.ip.proto, pkt.vlan);
         let flow = self.flow_entry(key, || Flow::new(&key, pkt.ts_us, side, FlowKind::Other));
         flow.count(side, pkt, 0);
+        flow.id
     }
 
     /// A flow leaves the table: counts it and emits what it yields.

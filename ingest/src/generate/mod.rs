@@ -64,6 +64,7 @@
 //! drawn at `error_permille` of conversations, plus `min_per_event` of every event spread over
 //! the capture, so small captures contain every kind and large ones keep a low error rate.
 
+pub mod app_load;
 mod content;
 mod hosts;
 mod pcap;

@@ -6,8 +6,8 @@
 //!   TPACKET_V3 ring, applies the BPF filter in the kernel and reports the kernel's drop
 //!   counters (`PACKET_STATISTICS`) and the interface's own drops.
 //! - [`Backend::Pnet`] (portable): `pnet`'s datalink channel, one `recvfrom` per packet on an
-//!   AF_PACKET socket that faultline opens itself so that the filter still runs in the kernel.
-//!   pnet exposes no drop counters, so this path cannot account for capture loss.
+//!   AF_PACKET socket that faultline opens itself so that the filter still runs in the kernel
+//!   and its drop counters (`PACKET_STATISTICS`, which pnet does not expose) can be read.
 //!
 //! The capture polls every interface without blocking, sends [`SourceEvent::Tick`] a few
 //! times a second (flows expire by the wall clock, buffered rows reach the sink) and reads the
@@ -26,8 +26,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use drops::{DropEntryText, DropTotals};
 
-use crate::source::{Frame, FrameSource, SourceEvent, SourceStats};
-use drops::DropTracker;
+use crate::source::{Frame, FrameSource, KernelBuffer, SourceEvent, SourceStats};
+use drops::{DropTracker, ThreadClock};
 
 /// Default bytes kept of each packet: enough for every header faultline decodes.
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
@@ -52,7 +52,7 @@ pub enum Backend {
     /// libpcap: TPACKET_V3 ring, kernel BPF, kernel and interface drop counters.
     #[default]
     Pcap,
-    /// pnet datalink: portable, one system call per packet, kernel BPF, no drop counters.
+    /// pnet datalink: portable, one system call per packet, kernel BPF, socket drop counters.
     Pnet,
 }
 
@@ -62,6 +62,14 @@ impl Backend {
         match self {
             Backend::Pcap => "pcap",
             Backend::Pnet => "pnet",
+        }
+    }
+
+    /// The kernel buffer that overflows when this backend falls behind.
+    fn kernel_buffer(self) -> KernelBuffer {
+        match self {
+            Backend::Pcap => KernelBuffer::Ring,
+            Backend::Pnet => KernelBuffer::Socket,
         }
     }
 }
@@ -91,7 +99,8 @@ pub struct LiveConfig {
     pub promiscuous: bool,
     /// A capture filter in tcpdump's syntax, compiled once per interface and run in the kernel.
     pub filter: Option<String>,
-    /// Kernel buffer size per interface (pcap backend).
+    /// Kernel buffer size per interface: the ring (pcap backend) or the socket's receive
+    /// buffer (pnet backend, capped by the kernel at `net.core.rmem_max`).
     pub buffer_bytes: usize,
     /// How often drop counters are read (and, when they grew, stored as entries).
     pub stats_interval: Duration,
@@ -199,6 +208,8 @@ pub struct LiveCapture {
     stats_interval: Duration,
     stats: SourceStats,
     started_us: i64,
+    /// CPU time of the capturing thread, for the cause of drops (started on the first run).
+    clock: Option<ThreadClock>,
 }
 
 impl std::fmt::Debug for LiveCapture {
@@ -239,7 +250,7 @@ impl LiveCapture {
             interfaces.push(Interface {
                 name: name.clone(),
                 handle,
-                drops: DropTracker::new(wall_us()),
+                drops: DropTracker::new(wall_us(), config.backend.kernel_buffer()),
             });
         }
         Ok(LiveCapture {
@@ -248,6 +259,7 @@ impl LiveCapture {
             stats_interval: config.stats_interval,
             stats: SourceStats::default(),
             started_us: wall_us(),
+            clock: None,
         })
     }
 
@@ -275,9 +287,10 @@ impl LiveCapture {
     /// Reads every interface's drop counters and reports increases.
     fn read_drops(&mut self, sink: &mut dyn FnMut(SourceEvent<'_>) -> ControlFlow<()>) {
         let now = wall_us();
+        let thread = self.clock.as_mut().and_then(ThreadClock::interval);
         for iface in &mut self.interfaces {
             let counters = iface.handle.counters();
-            if let Some(drop) = iface.drops.update(&iface.name, counters, now) {
+            if let Some(drop) = iface.drops.update(&iface.name, counters, now, thread) {
                 // A sink that wants to stop is noticed with the next frame or tick.
                 let _ = sink(SourceEvent::Drop(drop));
             }
@@ -315,6 +328,7 @@ impl FrameSource for LiveCapture {
         &mut self,
         sink: &mut dyn FnMut(SourceEvent<'_>) -> ControlFlow<()>,
     ) -> Result<(), LiveError> {
+        self.clock = Some(ThreadClock::start());
         let mut next_tick = Instant::now() + TICK;
         let mut next_stats = Instant::now() + self.stats_interval;
         while !self.stop.load(Ordering::Relaxed) {

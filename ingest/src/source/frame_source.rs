@@ -20,6 +20,29 @@ pub struct CaptureDrop<'a> {
     /// Dropped by the interface or its driver before the capture saw them (NIC ring
     /// overruns, no receive buffer); counted by the kernel for the whole interface.
     pub interface_drops: u64,
+    /// Which kernel buffer overflowed for the `kernel` drops.
+    pub buffer: KernelBuffer,
+    /// How the capturing thread spent the interval, where the system tells: says whether
+    /// faultline was starved of CPU, too slow, or hit by a burst.
+    pub thread: Option<ThreadTime>,
+}
+
+/// The kernel buffer a live capture reads from, which overflows when faultline falls behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelBuffer {
+    /// An AF_PACKET memory-mapped ring (TPACKET_V3): ring overruns.
+    Ring,
+    /// An AF_PACKET socket's receive buffer (one `recvfrom` per packet).
+    Socket,
+}
+
+/// CPU time of the capturing thread over an interval, from `/proc/thread-self/schedstat`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadTime {
+    /// Time spent running on a CPU, µs.
+    pub running_us: u64,
+    /// Time spent runnable but waiting for a CPU (taken by other processes), µs.
+    pub waiting_us: u64,
 }
 
 impl CaptureDrop<'_> {

@@ -12,7 +12,7 @@ mod reader;
 mod stats;
 mod time;
 
-pub use frame_source::{CaptureDrop, FrameSource, SourceEvent};
+pub use frame_source::{CaptureDrop, FrameSource, KernelBuffer, SourceEvent, ThreadTime};
 pub use reader::{CaptureReader, DEFAULT_BUFFER_SIZE, MAX_CAPLEN, SourceError};
 pub use stats::SourceStats;
 

@@ -1,5 +1,6 @@
-// faultline dashboard: KFL box, live entries table, detail pane, errors chart, favourites,
-// wall mode. Plain JavaScript over the HTTP API; no build step.
+// faultline dashboard: KFL box (error positions, fixes, field completion), time range, live
+// entries table (sortable, pausable), detail pane, errors chart, top failing services,
+// favourites, wall mode. Plain JavaScript over the HTTP API; no build step.
 "use strict";
 
 const MAX_ROWS = 10000;
@@ -9,6 +10,14 @@ const CHART_REFRESH_MS = 30000;
 const MIN_CHART_SLOTS = 12;
 const FAVOURITES_KEY = "faultline.favourites";
 const KINDS = ["tcp", "timeout", "loss", "icmp", "http", "dns"];
+const MAX_SUGGESTIONS = 12;
+const KFL_FIELDS = (() => {
+  try {
+    return JSON.parse(document.getElementById("kfl-fields").textContent);
+  } catch (_) {
+    return [];
+  }
+})();
 
 const $ = (id) => document.getElementById(id);
 const pageParams = new URLSearchParams(location.search);
@@ -16,7 +25,12 @@ const token = pageParams.get("access_token");
 
 const state = {
   query: pageParams.get("q") || "",
+  from: pageParams.get("from") || "",
+  to: pageParams.get("to") || "",
   rows: [],        // newest first
+  view: [],        // what the table shows: `rows`, or `rows` sorted by a column
+  sort: null,      // { col, dir } (dir 1 ascending, -1 descending), or null: newest first
+  paused: false,
   pending: [],     // live entries not yet shown, oldest first
   frame: 0,        // requested animation frame, 0 when none
   live: null,      // EventSource
@@ -88,6 +102,7 @@ function showKflError(source, err) {
     box.hidden = true;
     box.textContent = "";
     input.classList.remove("invalid");
+    showFixes(source, null);
     return;
   }
   input.classList.add("invalid");
@@ -104,6 +119,26 @@ function showKflError(source, err) {
   if (err.help) text += "\nhelp: " + err.help;
   box.textContent = text;
   box.hidden = false;
+  showFixes(source, err);
+}
+
+// "did you mean `x`?": a button that puts `x` in place of the faulty span and applies it.
+function showFixes(source, err) {
+  const fix = $("kfl-fix");
+  const pos = err && err.position;
+  const names = err && err.help ? Array.from(err.help.matchAll(/`([^`]+)`/g), (m) => m[1]) : [];
+  if (!pos || pos.line !== 1 || !names.length) {
+    fix.hidden = true;
+    fix.replaceChildren();
+    return;
+  }
+  fix.replaceChildren(el("span", {}, "fix:"), ...names.map((name) => {
+    const b = el("button", { type: "button", class: "fix" }, name);
+    b.addEventListener("click", () =>
+      applyQuery(source.slice(0, pos.start) + name + source.slice(pos.end)));
+    return b;
+  }));
+  fix.hidden = false;
 }
 
 async function checkKfl(source) {
@@ -135,16 +170,136 @@ function onKflInput() {
   checkTimer = setTimeout(() => checkKfl(source), CHECK_DELAY_MS);
 }
 
+// ---- field completion: the dotted word before the cursor, against the schema's KFL paths --
+
+const suggest = { items: [], active: 0, start: 0, end: 0 };
+
+function wordAtCursor(input) {
+  const end = input.selectionStart === null ? input.value.length : input.selectionStart;
+  const before = input.value.slice(0, end);
+  const m = before.match(/[A-Za-z_][A-Za-z0-9_.]*$/);
+  return m ? { word: m[0], start: end - m[0].length, end } : null;
+}
+
+function updateSuggestions() {
+  const input = $("kfl");
+  const at = wordAtCursor(input);
+  const box = $("kfl-suggest");
+  suggest.items = at
+    ? KFL_FIELDS.filter((f) => f.path.startsWith(at.word) && f.path !== at.word).slice(0, MAX_SUGGESTIONS)
+    : [];
+  if (!suggest.items.length) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  suggest.active = 0;
+  suggest.start = at.start;
+  suggest.end = at.end;
+  box.replaceChildren(...suggest.items.map((f, i) => {
+    const item = el("div", { role: "option", "data-i": String(i) }, f.path);
+    item.appendChild(el("small", {}, f.doc || ""));
+    item.addEventListener("mousedown", (ev) => {
+      ev.preventDefault();
+      completeWith(i);
+    });
+    return item;
+  }));
+  markActive();
+  box.hidden = false;
+}
+
+function markActive() {
+  Array.from($("kfl-suggest").children).forEach((c, i) => c.classList.toggle("active", i === suggest.active));
+}
+
+function hideSuggestions() {
+  suggest.items = [];
+  $("kfl-suggest").hidden = true;
+}
+
+function completeWith(i) {
+  const f = suggest.items[i];
+  if (!f) return;
+  const input = $("kfl");
+  const v = input.value;
+  input.value = v.slice(0, suggest.start) + f.path + v.slice(suggest.end);
+  const caret = suggest.start + f.path.length;
+  input.setSelectionRange(caret, caret);
+  hideSuggestions();
+  onKflInput();
+}
+
+function onKflKey(ev) {
+  if (!suggest.items.length) return;
+  if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+    const n = suggest.items.length;
+    suggest.active = (suggest.active + (ev.key === "ArrowDown" ? 1 : n - 1)) % n;
+    markActive();
+    ev.preventDefault();
+  } else if (ev.key === "Tab" || ev.key === "Enter") {
+    ev.preventDefault();
+    completeWith(suggest.active);
+  } else if (ev.key === "Escape") {
+    hideSuggestions();
+  }
+}
+
+// ---- query, time range, URL -----------------------------------------------------------------
+
+function syncUrl() {
+  const url = new URL(location.href);
+  for (const [k, v] of [["q", state.query], ["from", state.from], ["to", state.to]]) {
+    if (v) url.searchParams.set(k, v);
+    else url.searchParams.delete(k);
+  }
+  history.replaceState(null, "", url);
+}
+
 async function applyQuery(source) {
   clearTimeout(checkTimer);
+  hideSuggestions();
   $("kfl").value = source;
   if (!(await checkKfl(source))) return;
   state.query = source;
-  const url = new URL(location.href);
-  if (source) url.searchParams.set("q", source);
-  else url.searchParams.delete("q");
-  history.replaceState(null, "", url);
+  syncUrl();
   await loadEntries();
+}
+
+// A `datetime-local` value (read as UTC) as RFC 3339, or "".
+function utcInput(v) {
+  return v ? (v.length === 16 ? v + ":00" : v) + "Z" : "";
+}
+
+function showRange() {
+  const relative = state.from.startsWith("now-") && !state.to;
+  const custom = !!(state.from || state.to) && !relative;
+  const select = $("range");
+  if (relative && !Array.from(select.options).some((o) => o.value === state.from)) {
+    select.add(new Option("since " + state.from, state.from));
+  }
+  select.value = custom ? "custom" : state.from;
+  $("custom-range").hidden = !custom;
+  if (custom) {
+    $("from").value = state.from.replace(/Z$/, "").slice(0, 19);
+    $("to").value = state.to.replace(/Z$/, "").slice(0, 19);
+  }
+}
+
+function onRangeChange() {
+  const v = $("range").value;
+  if (v === "custom") {
+    $("custom-range").hidden = false;
+    state.from = utcInput($("from").value);
+    state.to = utcInput($("to").value);
+  } else {
+    $("custom-range").hidden = true;
+    state.from = v;
+    state.to = "";
+  }
+  syncUrl();
+  loadEntries();
+  loadChart();
 }
 
 // ---- entries table (virtualised: only the visible rows exist in the DOM) --------------------
@@ -186,14 +341,67 @@ function newRow() {
 function render() {
   const viewport = $("viewport");
   const h = rowHeight();
-  $("spacer").style.height = state.rows.length * h + "px";
+  const rows = state.view;
+  $("spacer").style.height = rows.length * h + "px";
   const first = Math.max(0, Math.floor(viewport.scrollTop / h) - 5);
-  const count = Math.min(state.rows.length - first, Math.ceil(viewport.clientHeight / h) + 10);
+  const count = Math.min(rows.length - first, Math.ceil(viewport.clientHeight / h) + 10);
   const box = $("rows");
   box.style.transform = "translateY(" + first * h + "px)";
   while (box.children.length < count) box.appendChild(newRow());
   while (box.children.length > Math.max(0, count)) box.lastChild.remove();
-  for (let i = 0; i < count; i++) fillRow(box.children[i], state.rows[first + i]);
+  for (let i = 0; i < count; i++) fillRow(box.children[i], rows[first + i]);
+}
+
+// Sort keys are computed once per row and column (a row's cells never change).
+let sortKeys = new WeakMap();
+
+function sortKey(entry, col) {
+  let key = sortKeys.get(entry);
+  if (key === undefined) {
+    const cell = rowCells(entry)[col][0];
+    // Ports and numbers compare as numbers, the rest as text.
+    const n = col === 2 || col === 3 ? Number(entry[col === 2 ? "src_port" : "dst_port"]) : NaN;
+    key = Number.isFinite(n) ? [cell.replace(/:\d+$/, ""), n] : [cell, 0];
+    sortKeys.set(entry, key);
+  }
+  return key;
+}
+
+function compareRows(a, b) {
+  const { col, dir } = state.sort;
+  const ka = sortKey(a, col), kb = sortKey(b, col);
+  if (ka[0] !== kb[0]) return ka[0] < kb[0] ? -dir : dir;
+  return ka[1] === kb[1] ? 0 : ka[1] < kb[1] ? -dir : dir;
+}
+
+// The view after `rows` changed: `fresh` rows were added, `dropped` ones left. A sorted view
+// stays sorted by appending and sorting again, which is close to linear on nearly sorted data.
+function updateView(fresh, dropped) {
+  if (!state.sort) {
+    state.view = state.rows;
+    return;
+  }
+  let view = state.view;
+  if (dropped && dropped.length) {
+    const gone = new Set(dropped);
+    view = view.filter((r) => !gone.has(r));
+  }
+  state.view = (fresh ? view.concat(fresh) : state.rows.slice()).sort(compareRows);
+}
+
+function setSort(col) {
+  const s = state.sort;
+  // ascending, then descending, then back to newest first
+  state.sort = !s || s.col !== col ? { col, dir: 1 } : s.dir === 1 ? { col, dir: -1 } : null;
+  sortKeys = new WeakMap();
+  updateView(null, null);
+  for (const span of $("head").children) {
+    const on = state.sort && String(state.sort.col) === span.dataset.col;
+    span.classList.toggle("asc", !!on && state.sort.dir === 1);
+    span.classList.toggle("desc", !!on && state.sort.dir === -1);
+  }
+  $("viewport").scrollTop = 0;
+  scheduleRender();
 }
 
 function scheduleRender() {
@@ -207,23 +415,32 @@ function scheduleRender() {
 }
 
 function flushPending() {
-  if (!state.pending.length) return;
-  const fresh = state.pending.reverse();
+  if (!state.pending.length || state.paused) return;
+  const fresh = state.pending.reverse().slice(0, MAX_ROWS);
   state.pending = [];
   const viewport = $("viewport");
-  const keepPlace = viewport.scrollTop > 0;
-  const added = Math.min(fresh.length, MAX_ROWS);
-  state.rows = fresh.slice(0, MAX_ROWS).concat(state.rows);
-  if (state.rows.length > MAX_ROWS) state.rows.length = MAX_ROWS;
+  const keepPlace = viewport.scrollTop > 0 && !state.sort;
+  state.rows = fresh.concat(state.rows);
+  const dropped = state.rows.length > MAX_ROWS ? state.rows.splice(MAX_ROWS) : [];
+  updateView(fresh, dropped);
   // A reader scrolled down keeps looking at the same rows while new ones arrive on top.
-  if (keepPlace) viewport.scrollTop += added * rowHeight();
+  if (keepPlace) viewport.scrollTop += fresh.length * rowHeight();
   updateCount();
 }
 
 function updateCount() {
   let text = state.rows.length + " entries" + (state.live ? " · live" : "");
+  if (state.paused) text += " · paused, " + state.pending.length + " waiting";
   if (state.lagged) text += " · " + state.lagged + " dropped (slow client)";
   setStatus(text);
+}
+
+function togglePause() {
+  state.paused = !state.paused;
+  $("pause").setAttribute("aria-pressed", String(state.paused));
+  $("pause").textContent = state.paused ? "Resume" : "Pause";
+  updateCount();
+  scheduleRender();
 }
 
 async function loadEntries() {
@@ -235,16 +452,20 @@ async function loadEntries() {
   try {
     const res = await api("/api/entries", {
       q: state.query,
+      from: state.from,
+      to: state.to,
       limit: INITIAL_LIMIT,
       order: "desc",
       format: "json",
     });
     if (generation !== state.generation) return;
     state.rows = res.rows || [];
+    updateView(null, null);
     $("viewport").scrollTop = 0;
     updateCount();
     scheduleRender();
-    startLive(generation);
+    // A range that ends at a fixed time gets no new entries.
+    if (!state.to) startLive(generation);
   } catch (e) {
     if (generation !== state.generation) return;
     if (e.body && e.body.error === "invalid_kfl") showKflError(state.query, e.body);
@@ -271,7 +492,8 @@ function startLive(generation) {
       return;
     }
     if (state.pending.length > MAX_ROWS) state.pending.splice(0, state.pending.length - MAX_ROWS);
-    scheduleRender();
+    if (state.paused) updateCount();
+    else scheduleRender();
   });
   es.addEventListener("lagged", (ev) => {
     try {
@@ -326,7 +548,10 @@ async function showDetail(id) {
       if (res.flow.flow_id) {
         const b = el("button", { type: "button" }, "show this flow's entries");
         b.addEventListener("click", () => applyQuery("flow_id == " + res.flow.flow_id));
-        parts.push(b);
+        const pcap = apiUrl("/api/pcap", { q: "flow_id == " + res.flow.flow_id, access_token: token });
+        const download = el("a", { class: "button", id: "pcap-link", href: pcap.pathname + pcap.search,
+          download: "flow-" + res.flow.flow_id + ".pcap" }, "download pcap of the flow");
+        parts.push(b, download);
       }
       parts.push(fieldsTable(res.flow));
     }
@@ -406,9 +631,31 @@ function drawChart(summary) {
   }));
 }
 
+function serviceName(s) {
+  return s.service_name || s.service || endpoint(s.service_ip, s.service_port) || "?";
+}
+
+// Top failing services: errors per service, with the share of its flows that failed.
+function drawServices(summary) {
+  const services = (summary.services || []).slice(0, 10);
+  const max = Math.max(1, ...services.map((s) => s.errors || 0));
+  $("services").replaceChildren(el("h4", {}, "top failing services"), ...services.map((s) => {
+    const row = el("div", { class: "svc", title: (s.transport || "") + " " + endpoint(s.service_ip, s.service_port) });
+    const bar = el("span", { class: "bar" });
+    bar.style.width = ((s.errors || 0) / max) * 100 + "%";
+    const rate = typeof s.error_rate === "number" ? " " + Math.round(s.error_rate * 100) + "%" : "";
+    const track = el("span");
+    track.appendChild(bar);
+    row.append(el("span", {}, serviceName(s)), track, el("span", {}, (s.errors || 0) + rate));
+    return row;
+  }));
+}
+
 async function loadChart() {
   try {
-    drawChart(await api("/api/errors/summary"));
+    const summary = await api("/api/errors/summary", { from: state.from, to: state.to });
+    drawChart(summary);
+    drawServices(summary);
   } catch (e) {
     $("legend").textContent = "summary unavailable: " + e.message;
   }
@@ -479,7 +726,20 @@ function toggleWall() {
 
 function start() {
   $("kfl").value = state.query;
-  $("kfl").addEventListener("input", onKflInput);
+  $("kfl").addEventListener("input", () => {
+    onKflInput();
+    updateSuggestions();
+  });
+  $("kfl").addEventListener("keydown", onKflKey);
+  $("kfl").addEventListener("blur", hideSuggestions);
+  $("range").addEventListener("change", onRangeChange);
+  $("from").addEventListener("change", onRangeChange);
+  $("to").addEventListener("change", onRangeChange);
+  $("pause").addEventListener("click", togglePause);
+  $("head").addEventListener("click", (ev) => {
+    const span = ev.target.closest("span[data-col]");
+    if (span) setSort(Number(span.dataset.col));
+  });
   $("kfl-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     applyQuery($("kfl").value);
@@ -499,6 +759,7 @@ function start() {
     if (row && row.dataset.id) showDetail(row.dataset.id);
   });
   if (pageParams.get("wall") === "1") document.body.classList.add("wall");
+  showRange();
   renderFavourites();
   applyQuery(state.query);
   loadChart();

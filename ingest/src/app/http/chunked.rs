@@ -34,12 +34,18 @@ fn hex(b: u8) -> Option<u64> {
 
 impl Chunked {
     /// Consumes bytes of the body; returns how many were consumed (all of them unless the body
-    /// ended inside `bytes`).
-    pub(super) fn feed(&mut self, bytes: &[u8]) -> Result<usize, Problem> {
+    /// ended inside `bytes`). The decoded body (chunk data without the framing) is handed to
+    /// `data` as borrowed slices, for a caller that keeps a prefix of it.
+    pub(super) fn feed(
+        &mut self,
+        bytes: &[u8],
+        data: &mut impl FnMut(&[u8]),
+    ) -> Result<usize, Problem> {
         let mut i = 0;
         while i < bytes.len() && *self != Chunked::Done {
             if let Chunked::Data(n) = *self {
                 let take = n.min((bytes.len() - i) as u64);
+                data(&bytes[i..i + take as usize]);
                 i += take as usize;
                 *self = if take == n {
                     Chunked::DataCr
@@ -100,27 +106,35 @@ mod tests {
     use super::*;
 
     fn decode_all(pieces: &[&[u8]]) -> (Result<usize, Problem>, bool) {
+        decode_with_data(pieces).0
+    }
+
+    /// Also returns the decoded body.
+    fn decode_with_data(pieces: &[&[u8]]) -> ((Result<usize, Problem>, bool), Vec<u8>) {
         let mut c = Chunked::default();
         let mut used = 0;
+        let mut body = Vec::new();
         for p in pieces {
-            match c.feed(p) {
+            match c.feed(p, &mut |d| body.extend_from_slice(d)) {
                 Ok(n) => used += n,
-                Err(e) => return (Err(e), false),
+                Err(e) => return ((Err(e), false), body),
             }
         }
-        (Ok(used), c.done())
+        ((Ok(used), c.done()), body)
     }
 
     #[test]
     fn whole_body_and_split_body() {
         let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-T: 1\r\n\r\nNEXT";
-        let (used, done) = decode_all(&[body]);
+        let ((used, done), data) = decode_with_data(&[body]);
         assert_eq!(used.unwrap(), body.len() - 4);
         assert!(done);
+        assert_eq!(data, b"Wikipedia");
         let pieces: Vec<&[u8]> = body[..body.len() - 4].chunks(1).collect();
-        let (used, done) = decode_all(&pieces);
+        let ((used, done), data) = decode_with_data(&pieces);
         assert_eq!(used.unwrap(), body.len() - 4);
         assert!(done);
+        assert_eq!(data, b"Wikipedia");
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! HTTP/1.0 and 1.1 over one TCP connection: message heads parsed with `httparse`, bodies
-//! framed (Content-Length, chunked, until close) and skipped without being stored, requests
-//! queued for pipelining and paired with responses in order.
+//! framed (Content-Length, chunked, until close) and skipped without being stored beyond a
+//! configurable prefix, requests queued for pipelining and paired with responses in order.
+//!
+//! The body prefix is of the decoded body: chunk framing is removed before cutting, so a
+//! filter on the body sees the same bytes whatever the transfer coding (content codings such
+//! as gzip are kept as sent). The request's prefix follows its head in the arena, the
+//! response's follows its head in `resp_head`; the limit bounds what one message costs.
 //!
 //! Each pair (or half of one) is handed over as a [`Txn`] when the response ends, or when the
 //! stream ends. Heads are kept as raw bytes in reused buffers and parsed again when the entry
@@ -105,6 +110,8 @@ pub struct HttpLimits {
     pub max_head: usize,
     /// Most requests waiting for responses (pipelining); the oldest is given up beyond.
     pub max_pending: usize,
+    /// Bytes of each (decoded) body kept for the entry; 0 keeps none.
+    pub body_prefix: usize,
 }
 
 impl Default for HttpLimits {
@@ -112,6 +119,7 @@ impl Default for HttpLimits {
         HttpLimits {
             max_head: 64 * 1024,
             max_pending: 1024,
+            body_prefix: 256,
         }
     }
 }
@@ -146,6 +154,8 @@ struct Parser {
     msg_size: u64,
     /// Serial of the request being received (client side).
     serial: u64,
+    /// Body bytes of the current message still to keep.
+    body_want: usize,
 }
 
 /// What kind of request a queue slot holds.
@@ -169,6 +179,8 @@ struct Pending {
     ts_us: i64,
     /// Head bytes `[start, end)` in the arena.
     head: (usize, usize),
+    /// End of the body prefix in the arena; it follows the head.
+    body_end: usize,
     size: u64,
     is_head: bool,
     is_connect: bool,
@@ -180,6 +192,8 @@ struct Current {
     req: Option<Pending>,
     missing: Missing,
     ts_us: i64,
+    /// Length of the head at the start of `resp_head` (the body prefix follows).
+    head_len: usize,
 }
 
 /// The dissector of one connection.
@@ -200,22 +214,51 @@ pub struct HttpConn {
     client_gap: bool,
 }
 
-/// The length of a complete head at the start of `buf`; `Ok(None)` when more bytes are needed.
-fn head_len(client: bool, buf: &[u8]) -> Result<Option<usize>, Problem> {
+/// What the dissector needs of a message head, read in the parse that finds its end (so a
+/// head is parsed once while streaming, and once more only when its entry is made).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Head {
+    /// Length of the head.
+    len: usize,
+    /// Body framing, as if the message has a body.
+    framing: Result<State, Problem>,
+    /// Status code (responses).
+    code: u16,
+    /// `HEAD` request.
+    is_head: bool,
+    /// `CONNECT` request.
+    is_connect: bool,
+}
+
+/// The complete head at the start of `buf`; `Ok(None)` when more bytes are needed.
+fn parse_head(client: bool, buf: &[u8]) -> Result<Option<Head>, Problem> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let status = if client {
-        httparse::Request::new(&mut headers)
-            .parse(buf)
-            .map_err(Problem::Request)?
+    if client {
+        let mut req = httparse::Request::new(&mut headers);
+        let httparse::Status::Complete(len) = req.parse(buf).map_err(Problem::Request)? else {
+            return Ok(None);
+        };
+        let method = req.method.unwrap_or("");
+        Ok(Some(Head {
+            len,
+            framing: framing(req.headers, true),
+            code: 0,
+            is_head: method == "HEAD",
+            is_connect: method == "CONNECT",
+        }))
     } else {
-        httparse::Response::new(&mut headers)
-            .parse(buf)
-            .map_err(Problem::Response)?
-    };
-    Ok(match status {
-        httparse::Status::Complete(n) => Some(n),
-        httparse::Status::Partial => None,
-    })
+        let mut resp = httparse::Response::new(&mut headers);
+        let httparse::Status::Complete(len) = resp.parse(buf).map_err(Problem::Response)? else {
+            return Ok(None);
+        };
+        Ok(Some(Head {
+            len,
+            framing: framing(resp.headers, false),
+            code: resp.code.unwrap_or(0),
+            is_head: false,
+            is_connect: false,
+        }))
+    }
 }
 
 fn header<'a>(headers: &[httparse::Header<'a>], name: &str) -> Option<&'a [u8]> {
@@ -226,14 +269,7 @@ fn header<'a>(headers: &[httparse::Header<'a>], name: &str) -> Option<&'a [u8]> 
 }
 
 /// How a message's body is framed.
-fn framing(
-    headers: &[httparse::Header<'_>],
-    no_body: bool,
-    request: bool,
-) -> Result<State, Problem> {
-    if no_body {
-        return Ok(State::Head);
-    }
+fn framing(headers: &[httparse::Header<'_>], request: bool) -> Result<State, Problem> {
     let chunked = headers.iter().any(|h| {
         h.name.eq_ignore_ascii_case("transfer-encoding")
             && h.value
@@ -345,6 +381,7 @@ impl HttpConn {
                 State::Head => self.head(client, bytes, ts_us, out),
                 State::Body(left) => {
                     let take = left.min(bytes.len() as u64);
+                    self.keep_body(client, &bytes[..take as usize]);
                     self.dirs[d].msg_size += take;
                     if take == left {
                         self.message_end(client, out);
@@ -353,7 +390,7 @@ impl HttpConn {
                     }
                     take as usize
                 }
-                State::Chunked(mut c) => match c.feed(bytes) {
+                State::Chunked(mut c) => match c.feed(bytes, &mut |b| self.keep_body(client, b)) {
                     Ok(n) => {
                         self.dirs[d].msg_size += n as u64;
                         self.dirs[d].state = State::Chunked(c);
@@ -368,6 +405,7 @@ impl HttpConn {
                     }
                 },
                 State::UntilClose => {
+                    self.keep_body(client, bytes);
                     self.dirs[d].msg_size += bytes.len() as u64;
                     bytes.len()
                 }
@@ -387,6 +425,30 @@ impl HttpConn {
                 break;
             }
             bytes = &bytes[used.min(bytes.len())..];
+        }
+    }
+
+    /// Keeps the first bytes of the current body of a direction, up to the prefix limit.
+    fn keep_body(&mut self, client: bool, bytes: &[u8]) {
+        let d = usize::from(!client);
+        let want = self.dirs[d].body_want;
+        if want == 0 {
+            return;
+        }
+        let part = &bytes[..want.min(bytes.len())];
+        self.dirs[d].body_want = want - part.len();
+        if !client {
+            self.resp_head.extend_from_slice(part);
+            return;
+        }
+        // The request is still queued (not answered yet) and its prefix ends the arena.
+        let serial = self.dirs[0].serial;
+        if let Some(p) = self.pending.back_mut()
+            && p.serial == serial
+            && p.body_end == self.arena.len()
+        {
+            self.arena.extend_from_slice(part);
+            p.body_end = self.arena.len();
         }
     }
 
@@ -489,10 +551,10 @@ impl HttpConn {
                 return blank;
             }
             self.dirs[d].msg_ts = ts_us;
-            return match head_len(client, bytes) {
-                Ok(Some(n)) => {
-                    self.on_head(client, &bytes[..n], out);
-                    n
+            return match parse_head(client, bytes) {
+                Ok(Some(h)) => {
+                    self.on_head(client, &bytes[..h.len], h, out);
+                    h.len
                 }
                 Ok(None) if bytes.len() < max => {
                     self.dirs[d].partial.extend_from_slice(bytes);
@@ -512,10 +574,10 @@ impl HttpConn {
         let take = bytes.len().min(max.saturating_sub(old));
         self.dirs[d].partial.extend_from_slice(&bytes[..take]);
         let mut partial = std::mem::take(&mut self.dirs[d].partial);
-        let (used, keep) = match head_len(client, &partial) {
-            Ok(Some(n)) => {
-                self.on_head(client, &partial[..n], out);
-                (n.saturating_sub(old), false)
+        let (used, keep) = match parse_head(client, &partial) {
+            Ok(Some(h)) => {
+                self.on_head(client, &partial[..h.len], h, out);
+                (h.len.saturating_sub(old), false)
             }
             Ok(None) if partial.len() < max => (take, true),
             Ok(None) => {
@@ -534,24 +596,25 @@ impl HttpConn {
         used
     }
 
-    fn on_head(&mut self, client: bool, head: &[u8], out: &mut impl FnMut(Txn<'_>)) {
+    fn on_head(&mut self, client: bool, head: &[u8], h: Head, out: &mut impl FnMut(Txn<'_>)) {
         let result = if client {
-            self.request_head(head, out)
+            self.request_head(head, h, out)
         } else {
-            self.response_head(head, out)
+            self.response_head(head, h, out)
         };
         if let Err(p) = result {
             self.parse_error(client, p, out);
         }
     }
 
-    fn request_head(&mut self, head: &[u8], out: &mut impl FnMut(Txn<'_>)) -> Result<(), Problem> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        req.parse(head).map_err(Problem::Request)?;
-        let method = req.method.unwrap_or("");
-        let state = framing(req.headers, false, true)?;
-        let (is_head, is_connect) = (method == "HEAD", method == "CONNECT");
+    fn request_head(
+        &mut self,
+        head: &[u8],
+        h: Head,
+        out: &mut impl FnMut(Txn<'_>),
+    ) -> Result<(), Problem> {
+        let state = h.framing?;
+        let (is_head, is_connect) = (h.is_head, h.is_connect);
         self.client_mid_stream = false;
         let start = self.arena.len();
         self.arena.extend_from_slice(head);
@@ -562,6 +625,7 @@ impl HttpConn {
                 slot: Slot::Parsed,
                 ts_us: ts,
                 head: (start, self.arena.len()),
+                body_end: self.arena.len(),
                 size: head.len() as u64,
                 is_head,
                 is_connect,
@@ -569,17 +633,20 @@ impl HttpConn {
             out,
         );
         let p = &mut self.dirs[0];
+        p.body_want = self.limits.body_prefix;
         p.serial = serial;
         p.msg_size = head.len() as u64;
         p.state = state;
         Ok(())
     }
 
-    fn response_head(&mut self, head: &[u8], out: &mut impl FnMut(Txn<'_>)) -> Result<(), Problem> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut resp = httparse::Response::new(&mut headers);
-        resp.parse(head).map_err(Problem::Response)?;
-        let code = resp.code.unwrap_or(0);
+    fn response_head(
+        &mut self,
+        head: &[u8],
+        h: Head,
+        out: &mut impl FnMut(Txn<'_>),
+    ) -> Result<(), Problem> {
+        let code = h.code;
         if (100..200).contains(&code) && code != 101 {
             // Interim response: the final one follows for the same request.
             self.dirs[1].state = State::Head;
@@ -587,7 +654,7 @@ impl HttpConn {
         }
         let req = self.pop_request();
         let no_body = req.is_some_and(|r| r.is_head) || code == 204 || code == 304;
-        let state = framing(resp.headers, no_body, false)?;
+        let state = if no_body { State::Head } else { h.framing? };
         let tunnel =
             code == 101 || (req.is_some_and(|r| r.is_connect) && (200..300).contains(&code));
         let missing = if self.client_mid_stream {
@@ -601,10 +668,12 @@ impl HttpConn {
         self.resp_head.extend_from_slice(head);
         let p = &mut self.dirs[1];
         p.msg_size = head.len() as u64;
+        p.body_want = self.limits.body_prefix;
         self.current = Some(Current {
             req,
             missing,
             ts_us: p.msg_ts,
+            head_len: head.len(),
         });
         if tunnel {
             self.dirs[0].state = State::Off;
@@ -627,6 +696,10 @@ impl HttpConn {
         }
         self.next_serial += 1;
         p.serial = self.next_serial;
+        if self.pending.capacity() == 0 {
+            // Most connections have one request in flight: room for one, not the default four.
+            self.pending.reserve_exact(1);
+        }
         self.pending.push_back(p);
         self.next_serial
     }
@@ -639,6 +712,7 @@ impl HttpConn {
                 slot,
                 ts_us,
                 head: (start, start),
+                body_end: start,
                 size: 0,
                 is_head: false,
                 is_connect: false,
@@ -647,12 +721,12 @@ impl HttpConn {
         );
     }
 
-    /// Takes the oldest request and moves its head to `req_head`.
+    /// Takes the oldest request and moves its head and body prefix to `req_head`.
     fn pop_request(&mut self) -> Option<Pending> {
         let p = self.pending.pop_front()?;
         self.req_head.clear();
         self.req_head
-            .extend_from_slice(self.arena.get(p.head.0..p.head.1).unwrap_or(&[]));
+            .extend_from_slice(self.arena.get(p.head.0..p.body_end).unwrap_or(&[]));
         match self.pending.front() {
             None => self.arena.clear(),
             Some(f) if f.head.0 > 64 * 1024 && f.head.0 > self.arena.len() / 2 => {
@@ -660,6 +734,7 @@ impl HttpConn {
                 self.arena.drain(..cut);
                 for q in &mut self.pending {
                     q.head = (q.head.0 - cut, q.head.1 - cut);
+                    q.body_end -= cut;
                 }
             }
             Some(_) => {}
@@ -706,13 +781,15 @@ impl HttpConn {
         let mut sh = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut view = HttpView::default();
         if let Some(r) = req {
-            fill_request(&mut view, &self.req_head, &mut rh, r.size);
+            let body = r.head.1 - r.head.0;
+            fill_request(&mut view, &self.req_head, body, &mut rh, r.size);
         }
         let mut resp = httparse::Response::new(&mut sh);
         if resp.parse(&self.resp_head).is_ok() {
             view.status = resp.code;
             view.status_text = resp.reason;
             view.response_headers = Some(&*resp.headers);
+            view.response_body = non_empty(self.resp_head.get(cur.head_len..));
         }
         view.response_size = Some(resp_size);
         view.elapsed_ms = req_ts.map(|t| (cur.ts_us - t).max(0) / 1000);
@@ -746,8 +823,8 @@ impl HttpConn {
         let mut view = HttpView::default();
         let ts = match req {
             Some(p) if matches!(p.slot, Slot::Parsed | Slot::Eof(_)) => {
-                let head = self.arena.get(p.head.0..p.head.1).unwrap_or(&[]);
-                fill_request(&mut view, head, &mut rh, p.size);
+                let head = self.arena.get(p.head.0..p.body_end).unwrap_or(&[]);
+                fill_request(&mut view, head, p.head.1 - p.head.0, &mut rh, p.size);
                 p.ts_us
             }
             _ => ts_us,
@@ -790,13 +867,21 @@ impl HttpConn {
     }
 }
 
-/// Fills the request half of `view` from a request head.
+/// `Some` when there are bytes.
+fn non_empty(b: Option<&[u8]>) -> Option<&[u8]> {
+    b.filter(|b| !b.is_empty())
+}
+
+/// Fills the request half of `view` from a request head followed by its body prefix, which
+/// starts at `body`.
 fn fill_request<'a>(
     view: &mut HttpView<'a>,
     head: &'a [u8],
+    body: usize,
     headers: &'a mut [httparse::Header<'a>],
     size: u64,
 ) {
+    view.request_body = non_empty(head.get(body..));
     let mut req = httparse::Request::new(headers);
     if req.parse(head).is_ok() {
         view.method = req.method;

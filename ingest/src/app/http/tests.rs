@@ -280,3 +280,68 @@ fn reset_keeps_the_dissector_usable() {
     r.conn.reset(HttpLimits::default());
     assert!(r.server(OK5).outcomes() == [Outcome::NoRequest(Missing::StreamEnd)]);
 }
+
+/// Request and response body prefixes of the transactions, fed in `piece`-byte pieces.
+fn bodies(prefix: usize, client: &[u8], server: &[u8], piece: usize) -> Vec<(String, String)> {
+    let mut conn = HttpConn::new(HttpLimits {
+        body_prefix: prefix,
+        ..HttpLimits::default()
+    });
+    let mut got = Vec::new();
+    let mut out = |t: Txn<'_>| {
+        let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or(b"-")).into_owned();
+        got.push((text(t.view.request_body), text(t.view.response_body)));
+    };
+    for b in client.chunks(piece) {
+        conn.data(true, b, 1_000, &mut out);
+    }
+    for b in server.chunks(piece) {
+        conn.data(false, b, 2_000, &mut out);
+    }
+    conn.end(&mut out);
+    got
+}
+
+const POST: &[u8] = b"POST /api HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n{\"id\":1234}";
+const CHUNKED: &[u8] =
+    b"HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nerror:\r\n9;x=y\r\n disk ful\r\n1\r\nl\r\n0\r\n\r\n";
+
+#[test]
+fn body_prefixes_are_cut_at_the_limit_in_any_piece_size() {
+    for piece in [1, 7, 1000] {
+        let got = bodies(8, POST, OK5, piece);
+        assert_eq!(
+            got,
+            [("{\"id\":12".into(), "hello".into())],
+            "piece {piece}"
+        );
+        let got = bodies(256, POST, OK5, piece);
+        assert_eq!(got, [("{\"id\":1234}".into(), "hello".into())]);
+    }
+}
+
+#[test]
+fn chunked_bodies_are_decoded_before_the_cut() {
+    for piece in [1, 5, 1000] {
+        let got = bodies(13, GET, CHUNKED, piece);
+        assert_eq!(got, [("-".into(), "error: disk f".into())], "piece {piece}");
+        let got = bodies(100, GET, CHUNKED, piece);
+        assert_eq!(got, [("-".into(), "error: disk full".into())]);
+    }
+}
+
+#[test]
+fn a_zero_prefix_keeps_no_body_and_pipelined_bodies_stay_apart() {
+    assert_eq!(bodies(0, POST, OK5, 1000), [("-".into(), "-".into())]);
+    let ok2 = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno";
+    let client = [POST, GET, POST].concat();
+    let server = [OK5, &ok2[..], OK5].concat();
+    let got = bodies(4, &client, &server, 1000);
+    let want = [("{\"id", "hell"), ("-", "no"), ("{\"id", "hell")];
+    assert_eq!(got.len(), 3);
+    for ((rq, rs), (wq, ws)) in got.iter().zip(want) {
+        assert_eq!((rq.as_str(), rs.as_str()), (wq, ws));
+    }
+    // A request with no response keeps its body too.
+    assert_eq!(bodies(4, POST, b"", 1000), [("{\"id".into(), "-".into())]);
+}
