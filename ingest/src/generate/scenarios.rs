@@ -89,6 +89,7 @@ pub(crate) fn event(sc: &mut Script<'_>, ev: Event) {
         Event::HttpNotHttp => http_not_http(sc),
         Event::DnsNoResponse => dns_no_response(sc),
         Event::DnsUnsolicited => dns_unsolicited(sc),
+        Event::DnsMalformed => dns_malformed(sc),
         Event::Icmp4PortUnreachable
         | Event::Icmp6PortUnreachable
         | Event::Icmp4HostUnreachable
@@ -1007,4 +1008,17 @@ fn dns_unsolicited(sc: &mut Script<'_>) {
     let t0 = sc.t0;
     let o = sc.push(t0, (S, C), 63, L4::Udp { sport: 53, dport }, r);
     sc.draft(app_draft(Event::DnsUnsolicited, o, "no-query", None));
+}
+
+fn dns_malformed(sc: &mut Script<'_>) {
+    let v6 = sc.rng.chance(150);
+    let client = setup_client(sc, v6);
+    sc.set_node(S, hosts::resolver(v6));
+    let sport = sc.ports.next(client.slot, &mut sc.rng);
+    // 1 to 11 bytes: less than the 12-byte header every DNS message starts with.
+    let n = sc.rng.range_u32(1, 11) as usize;
+    let junk = sc.bytes(|o| o.extend((0..n).map(|i| (i * 91 % 251) as u8)));
+    let t0 = sc.t0;
+    let o = sc.push(t0, (C, S), 64, L4::Udp { sport, dport: 53 }, junk);
+    sc.draft(app_draft(Event::DnsMalformed, o, "short-datagram", None));
 }

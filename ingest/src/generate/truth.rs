@@ -80,11 +80,13 @@ pub enum Event {
     DnsNoResponse,
     /// A DNS response with no query before it.
     DnsUnsolicited,
+    /// A datagram to port 53 too short to hold a DNS header (a broken client or a probe).
+    DnsMalformed,
 }
 
 impl Event {
     /// The events the generator schedules on purpose (all but by-products), in a stable order.
-    pub const INJECTED: [Event; 32] = [
+    pub const INJECTED: [Event; 33] = [
         Event::SynNoAnswer,
         Event::SynRefused,
         Event::ResetByOriginator,
@@ -116,6 +118,7 @@ impl Event {
         Event::HttpNotHttp,
         Event::DnsNoResponse,
         Event::DnsUnsolicited,
+        Event::DnsMalformed,
         Event::SynTimeExceeded,
     ];
 
@@ -154,6 +157,7 @@ impl Event {
             Event::HttpNotHttp => "http-not-http",
             Event::DnsNoResponse => "dns-no-response",
             Event::DnsUnsolicited => "dns-unsolicited",
+            Event::DnsMalformed => "dns-malformed",
         }
     }
 
@@ -175,7 +179,7 @@ impl Event {
             Event::IdleUnacked => EntryKind::Timeout,
             Event::LossGap | Event::LossRetransmission => EntryKind::Loss,
             Event::HttpNoResponse | Event::HttpResponseCut | Event::HttpNotHttp => EntryKind::Http,
-            Event::DnsNoResponse | Event::DnsUnsolicited => EntryKind::Dns,
+            Event::DnsNoResponse | Event::DnsUnsolicited | Event::DnsMalformed => EntryKind::Dns,
             _ => EntryKind::Icmp,
         }
     }
@@ -275,6 +279,12 @@ impl Event {
                 ErrorType::PairNotFound,
                 "response without query",
                 "capture began mid-stream",
+            ),
+            Event::DnsMalformed => t(
+                "dns",
+                ErrorType::Dissection,
+                "parser error: message shorter than the 12-byte DNS header",
+                "malformed DNS message",
             ),
             _ => return None,
         })
