@@ -90,6 +90,7 @@ pub(crate) fn event(sc: &mut Script<'_>, ev: Event) {
         Event::DnsNoResponse => dns_no_response(sc),
         Event::DnsUnsolicited => dns_unsolicited(sc),
         Event::DnsMalformed => dns_malformed(sc),
+        Event::HttpCaptureEnded => http_capture_ended(sc),
         Event::Icmp4PortUnreachable
         | Event::Icmp6PortUnreachable
         | Event::Icmp4HostUnreachable
@@ -938,6 +939,19 @@ fn http_no_response(sc: &mut Script<'_>) {
         Event::HttpNoResponse,
         o,
         "client-closed-unanswered",
+        Some(&h.tcp),
+    ));
+}
+
+/// The capture's last conversation: a request the server acknowledged, then the capture ends.
+fn http_capture_ended(sc: &mut Script<'_>) {
+    let v6 = sc.rng.chance(150);
+    let (mut h, t) = open_http(sc, v6, None);
+    let (o, _) = unanswered_request(sc, &mut h, t);
+    sc.draft(app_draft(
+        Event::HttpCaptureEnded,
+        o,
+        "open-at-end",
         Some(&h.tcp),
     ));
 }

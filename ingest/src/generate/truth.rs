@@ -82,11 +82,14 @@ pub enum Event {
     DnsUnsolicited,
     /// A datagram to port 53 too short to hold a DNS header (a broken client or a probe).
     DnsMalformed,
+    /// An HTTP request still waiting for its response when the capture ends (the last
+    /// conversation of every capture, so never scheduled at random).
+    HttpCaptureEnded,
 }
 
 impl Event {
     /// The events the generator schedules on purpose (all but by-products), in a stable order.
-    pub const INJECTED: [Event; 33] = [
+    pub const INJECTED: [Event; 34] = [
         Event::SynNoAnswer,
         Event::SynRefused,
         Event::ResetByOriginator,
@@ -120,6 +123,7 @@ impl Event {
         Event::DnsUnsolicited,
         Event::DnsMalformed,
         Event::SynTimeExceeded,
+        Event::HttpCaptureEnded,
     ];
 
     /// The kebab-case name used in the truth file.
@@ -158,12 +162,13 @@ impl Event {
             Event::DnsNoResponse => "dns-no-response",
             Event::DnsUnsolicited => "dns-unsolicited",
             Event::DnsMalformed => "dns-malformed",
+            Event::HttpCaptureEnded => "http-capture-ended",
         }
     }
 
     /// True for events scheduled on purpose; false for by-products of another event.
     pub fn scheduled(self) -> bool {
-        self != Event::SynTimeExceeded
+        !matches!(self, Event::SynTimeExceeded | Event::HttpCaptureEnded)
     }
 
     /// The entry kind expected for this event.
@@ -178,7 +183,10 @@ impl Event {
             | Event::LastAck => EntryKind::Tcp,
             Event::IdleUnacked => EntryKind::Timeout,
             Event::LossGap | Event::LossRetransmission => EntryKind::Loss,
-            Event::HttpNoResponse | Event::HttpResponseCut | Event::HttpNotHttp => EntryKind::Http,
+            Event::HttpNoResponse
+            | Event::HttpResponseCut
+            | Event::HttpNotHttp
+            | Event::HttpCaptureEnded => EntryKind::Http,
             Event::DnsNoResponse | Event::DnsUnsolicited | Event::DnsMalformed => EntryKind::Dns,
             _ => EntryKind::Icmp,
         }
@@ -279,6 +287,12 @@ impl Event {
                 ErrorType::PairNotFound,
                 "response without query",
                 "capture began mid-stream",
+            ),
+            Event::HttpCaptureEnded => t(
+                "http",
+                ErrorType::PairNotFound,
+                "request without response",
+                "capture ended while the flow was open",
             ),
             Event::DnsMalformed => t(
                 "dns",
