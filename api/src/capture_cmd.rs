@@ -48,17 +48,9 @@ pub struct CaptureArgs {
     /// Flush the live buffer to Parquet at least this often, seconds.
     #[arg(long, default_value_t = 10.0)]
     pub flush_interval: f64,
-    /// Seconds after which an idle, incomplete stream is stale.
-    #[arg(long, default_value_t = 10.0)]
-    pub stream_timeout: f64,
-    /// Seconds a closed or reset connection is kept for late packets before its entries
-    /// are written.
-    #[arg(long, default_value_t = 5.0)]
-    pub close_linger: f64,
-    /// End an unanswered connection attempt this many seconds after its first SYN
-    /// (default: at the stream timeout).
-    #[arg(long)]
-    pub attempt_timeout: Option<f64>,
+    /// Flow timers.
+    #[command(flatten)]
+    pub flow: crate::flow_args::FlowArgs,
     /// Raw packets kept for `faultline export-pcap`.
     #[command(flatten)]
     pub record: crate::record_args::RecordArgs,
@@ -67,12 +59,7 @@ pub struct CaptureArgs {
 /// Runs the command.
 pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let mut config = PipelineConfig::default();
-    config.flow.stream_timeout_us = seconds_to_us(args.stream_timeout, "--stream-timeout")?;
-    config.flow.close_linger_us = seconds_to_us(args.close_linger, "--close-linger")?;
-    config.flow.attempt_timeout_us = args
-        .attempt_timeout
-        .map(|s| seconds_to_us(s, "--attempt-timeout"))
-        .transpose()?;
+    args.flow.apply(&mut config.flow)?;
     let live = LiveConfig {
         backend: args.backend,
         snaplen: args.snaplen,

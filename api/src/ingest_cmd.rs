@@ -36,9 +36,9 @@ pub struct IngestArgs {
     /// Append a line per acknowledged batch to this file (for crash tests).
     #[arg(long, hide = true)]
     pub ack_log: Option<PathBuf>,
-    /// Seconds of capture time after which an idle, incomplete stream is stale.
-    #[arg(long, default_value_t = 10.0)]
-    pub stream_timeout: f64,
+    /// Flow timers.
+    #[command(flatten)]
+    pub flow: crate::flow_args::FlowArgs,
     /// Rows per record batch.
     #[arg(long, default_value_t = faultline_ingest::batch::DEFAULT_BATCH_ROWS)]
     pub batch_rows: usize,
@@ -69,7 +69,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         batch_rows: args.batch_rows.max(1),
         ..PipelineConfig::default()
     };
-    config.flow.stream_timeout_us = seconds_to_us(args.stream_timeout, "--stream-timeout")?;
+    args.flow.apply(&mut config.flow)?;
     config.app.http.body_prefix = args.body_prefix;
     let runtime = runtime()?;
     let mut engine_config = args.store.config();

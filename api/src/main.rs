@@ -2,6 +2,7 @@
 
 mod capture_cmd;
 mod export_cmd;
+mod flow_args;
 mod generate_cmd;
 mod ingest_cmd;
 mod query_cmd;

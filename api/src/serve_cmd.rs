@@ -61,17 +61,9 @@ pub struct ServeArgs {
     /// Flush the live buffer to Parquet at least this often, seconds.
     #[arg(long, default_value_t = 10.0)]
     pub flush_interval: f64,
-    /// Seconds of capture time after which an idle, incomplete stream is stale.
-    #[arg(long, default_value_t = 10.0)]
-    pub stream_timeout: f64,
-    /// Seconds a closed or reset connection is kept for late packets before its entries
-    /// are written.
-    #[arg(long, default_value_t = 5.0)]
-    pub close_linger: f64,
-    /// End an unanswered connection attempt this many seconds after its first SYN
-    /// (default: at the stream timeout).
-    #[arg(long)]
-    pub attempt_timeout: Option<f64>,
+    /// Flow timers.
+    #[command(flatten)]
+    pub flow: crate::flow_args::FlowArgs,
     /// TOML config with `[[report]]` definitions (the built-in default report runs daily
     /// without one).
     #[arg(long)]
@@ -93,12 +85,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no capture files found in the --pcap inputs");
     }
     let mut pipeline = PipelineConfig::default();
-    pipeline.flow.stream_timeout_us = seconds_to_us(args.stream_timeout, "--stream-timeout")?;
-    pipeline.flow.close_linger_us = seconds_to_us(args.close_linger, "--close-linger")?;
-    pipeline.flow.attempt_timeout_us = args
-        .attempt_timeout
-        .map(|s| seconds_to_us(s, "--attempt-timeout"))
-        .transpose()?;
+    args.flow.apply(&mut pipeline.flow)?;
     let mut engine_config = args.store.config();
     engine_config.flush.max_age = Duration::from_micros(
         seconds_to_us(args.flush_interval, "--flush-interval")?.unsigned_abs(),

@@ -928,11 +928,7 @@ fn app_draft(ev: Event, decisive: u32, reason: &'static str, tcp: Option<&TcpCon
 }
 
 fn http_no_response(sc: &mut Script<'_>) {
-    let v6 = sc.rng.chance(150);
-    let (mut h, t) = open_http(sc, v6, None);
-    let n = sc.rng.range_u32(0, 2);
-    let t = plain_exchanges(sc, &mut h, t, n);
-    let (o, t) = unanswered_request(sc, &mut h, t);
+    let (mut h, o, t) = pending_request(sc, true);
     let give_up = sc.rng.range(1_000_000, 5_000_000);
     h.tcp.close(sc, CLIENT, t + give_up);
     sc.draft(app_draft(
@@ -943,11 +939,23 @@ fn http_no_response(sc: &mut Script<'_>) {
     ));
 }
 
+/// An HTTP connection (after 0 to 2 answered exchanges when `earlier`) with a request the
+/// server acknowledged and has not answered: the connection, the request's packet and the
+/// time after it.
+fn pending_request(sc: &mut Script<'_>, earlier: bool) -> (Http, u32, i64) {
+    let v6 = sc.rng.chance(150);
+    let (mut h, mut t) = open_http(sc, v6, None);
+    if earlier {
+        let n = sc.rng.range_u32(0, 2);
+        t = plain_exchanges(sc, &mut h, t, n);
+    }
+    let (o, t) = unanswered_request(sc, &mut h, t);
+    (h, o, t)
+}
+
 /// The capture's last conversation: a request the server acknowledged, then the capture ends.
 fn http_capture_ended(sc: &mut Script<'_>) {
-    let v6 = sc.rng.chance(150);
-    let (mut h, t) = open_http(sc, v6, None);
-    let (o, _) = unanswered_request(sc, &mut h, t);
+    let (h, o, _) = pending_request(sc, false);
     sc.draft(app_draft(
         Event::HttpCaptureEnded,
         o,
@@ -957,11 +965,7 @@ fn http_capture_ended(sc: &mut Script<'_>) {
 }
 
 fn http_response_cut(sc: &mut Script<'_>) {
-    let v6 = sc.rng.chance(150);
-    let (mut h, t) = open_http(sc, v6, None);
-    let n = sc.rng.range_u32(0, 2);
-    let t = plain_exchanges(sc, &mut h, t, n);
-    let (o, t) = unanswered_request(sc, &mut h, t);
+    let (mut h, o, t) = pending_request(sc, true);
     let t = t + proc_time(&mut sc.rng);
     let segs = sc.rng.range_u32(8, 30);
     let resp = Response::large(&mut sc.rng, segs, MSS);
