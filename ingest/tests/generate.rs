@@ -325,6 +325,18 @@ fn check_flow(pkts: &[Pkt<'_>], r: &TruthRecord, end: i64) {
                 "{name}: cut inside the response"
             );
         }
+        Event::HttpResponseLost => {
+            let c = r.counters.unwrap();
+            assert_eq!(
+                (c.lost_segments, c.ack_lost_segments, c.retransmissions),
+                (1, 2, 0),
+                "{name}"
+            );
+            // The ACK of the missed response comes from the client, after its request.
+            let ack = flow.iter().find(|p| p.ts == r.ts_us).unwrap();
+            assert!(ack.sent_by_orig(&r.flow) && ack.payload_len == 0, "{name}");
+            assert!(fins >= 2, "{name}: closes normally");
+        }
         Event::DnsNoResponse | Event::DnsMalformed => {
             assert!(flow.len() == 1 && r.flow.resp_port == Some(53), "{name}")
         }

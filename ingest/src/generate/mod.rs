@@ -28,7 +28,14 @@
 //! * `timeout`: request data never acknowledged, then silence (`idle-unacked`).
 //! * `loss`: a download with one or two segments missing from the capture, each followed by
 //!   3-5 segments and as many duplicate ACKs, then a fast retransmission (`loss-gap`); an upload
-//!   whose last segment is resent once or twice on timeout (`loss-retransmission`).
+//!   whose last segment is resent once or twice on timeout (`loss-retransmission`); a
+//!   keep-alive HTTP connection where the capture missed a whole response that the client
+//!   acknowledged (`http-response-lost`: 1 lost and 2 ACKed-unseen segments, and the request
+//!   left without response for "packets lost").
+//! * Application layer: HTTP requests without response, responses cut short, bytes that are
+//!   not HTTP, DNS queries without response, responses without query and malformed
+//!   datagrams, and an HTTP request still open when the capture ends, each with the
+//!   `error_reason` faultline must give ([`Event::app_effect`]).
 //! * ICMP errors quoting a packet of a real flow of the capture (port/host unreachable,
 //!   fragmentation needed, redirect, source quench, parameter problem over UDP; time exceeded
 //!   quoting a TCP SYN, which also yields a `syn-time-exceeded` SynSent record), ICMPv4 router

@@ -91,6 +91,7 @@ pub(crate) fn event(sc: &mut Script<'_>, ev: Event) {
         Event::DnsUnsolicited => dns_unsolicited(sc),
         Event::DnsMalformed => dns_malformed(sc),
         Event::HttpCaptureEnded => http_capture_ended(sc),
+        Event::HttpResponseLost => http_response_lost(sc),
         Event::Icmp4PortUnreachable
         | Event::Icmp6PortUnreachable
         | Event::Icmp4HostUnreachable
@@ -961,6 +962,40 @@ fn http_capture_ended(sc: &mut Script<'_>) {
         o,
         "open-at-end",
         Some(&h.tcp),
+    ));
+}
+
+/// A keep-alive connection on which the capture missed the whole response to one request
+/// (the client received and acknowledged it), followed by an ordinary exchange.
+///
+/// tshark's counts, packet by packet: the client's delayed ACK of the missed bytes is "ACKed
+/// segment that wasn't captured"; the next request repeats that ACK number and is not flagged
+/// again (the server sent nothing since); the server's ACK of it starts beyond the highest
+/// sequence seen, "previous segment not captured"; tshark's highest sequence to be ACKed stays
+/// at the start of the hole until the client's first ACK of the next response, flagged once
+/// more. Hence 1 lost segment and 2 ACKed-unseen segments.
+fn http_response_lost(sc: &mut Script<'_>) {
+    let (mut h, _, t) = pending_request(sc, true);
+    let t = t + proc_time(&mut sc.rng);
+    let len = sc.rng.range_u32(180, MSS);
+    let o = h.tcp.uncaptured_then_acked(sc, SERVER, t, len);
+    let t = h.tcp.last_ts(CLIENT) + think(&mut sc.rng);
+    let get = Request {
+        post: false,
+        body_len: 0,
+        close: false,
+    };
+    let resp = Response::random(&mut sc.rng);
+    let t = exchange(sc, &mut h, t, get, resp, Twist::None, Twist::None);
+    h.tcp.counters.lost_segments += 1;
+    h.tcp.counters.ack_lost_segments += 1;
+    let d = sc.rng.range(1_000, 500_000);
+    h.tcp.close(sc, CLIENT, t + d);
+    sc.draft(tcp_draft(
+        Event::HttpResponseLost,
+        o,
+        "response-not-captured",
+        &h.tcp,
     ));
 }
 

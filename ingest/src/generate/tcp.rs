@@ -268,6 +268,30 @@ impl TcpConn {
         self.seg(sc, who, ts, ACK, Payload::Empty)
     }
 
+    /// `len` bytes that `from` sent at `ts` and the peer received, but that the capture
+    /// missed (a drop at the capture point, not on the wire, so nothing is retransmitted);
+    /// then the peer's delayed ACK of them. Returns the ACK's ordinal.
+    ///
+    /// tshark flags that ACK "ACKed segment that wasn't captured": it acknowledges beyond the
+    /// highest sequence number seen from `from`, whose latest packet moved its own ACK number
+    /// (the scenarios call this after `from` acknowledged the peer's last data).
+    pub(crate) fn uncaptured_then_acked(
+        &mut self,
+        sc: &mut Script<'_>,
+        from: usize,
+        ts: i64,
+        len: u32,
+    ) -> u32 {
+        let to = 1 - from;
+        self.side[from].next = self.side[from].next.wrapping_add(len);
+        let a = ts + self.react(&mut sc.rng, to) + DELAYED_ACK_US;
+        let upto = self.side[from].next;
+        let ord = self.ack(sc, to, a, Some(upto));
+        self.counters.ack_lost_segments += 1;
+        self.first_loss.get_or_insert(ord);
+        ord
+    }
+
     /// The client's SYN.
     pub(crate) fn syn(&mut self, sc: &mut Script<'_>, ts: i64) -> u32 {
         self.seg(sc, CLIENT, ts, SYN, Payload::Empty)

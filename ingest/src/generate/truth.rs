@@ -82,6 +82,9 @@ pub enum Event {
     DnsUnsolicited,
     /// A datagram to port 53 too short to hold a DNS header (a broken client or a probe).
     DnsMalformed,
+    /// On a keep-alive HTTP connection, the capture missed the whole response to one request
+    /// (the client acknowledged it); the next exchange was captured.
+    HttpResponseLost,
     /// An HTTP request still waiting for its response when the capture ends (the last
     /// conversation of every capture, so never scheduled at random).
     HttpCaptureEnded,
@@ -89,7 +92,7 @@ pub enum Event {
 
 impl Event {
     /// The events the generator schedules on purpose (all but by-products), in a stable order.
-    pub const INJECTED: [Event; 34] = [
+    pub const INJECTED: [Event; 35] = [
         Event::SynNoAnswer,
         Event::SynRefused,
         Event::ResetByOriginator,
@@ -122,6 +125,7 @@ impl Event {
         Event::DnsNoResponse,
         Event::DnsUnsolicited,
         Event::DnsMalformed,
+        Event::HttpResponseLost,
         Event::SynTimeExceeded,
         Event::HttpCaptureEnded,
     ];
@@ -163,6 +167,7 @@ impl Event {
             Event::DnsUnsolicited => "dns-unsolicited",
             Event::DnsMalformed => "dns-malformed",
             Event::HttpCaptureEnded => "http-capture-ended",
+            Event::HttpResponseLost => "http-response-lost",
         }
     }
 
@@ -182,7 +187,7 @@ impl Event {
             | Event::CloseWait
             | Event::LastAck => EntryKind::Tcp,
             Event::IdleUnacked => EntryKind::Timeout,
-            Event::LossGap | Event::LossRetransmission => EntryKind::Loss,
+            Event::LossGap | Event::LossRetransmission | Event::HttpResponseLost => EntryKind::Loss,
             Event::HttpNoResponse
             | Event::HttpResponseCut
             | Event::HttpNotHttp
@@ -293,6 +298,12 @@ impl Event {
                 ErrorType::PairNotFound,
                 "request without response",
                 "capture ended while the flow was open",
+            ),
+            Event::HttpResponseLost => t(
+                "http",
+                ErrorType::PairNotFound,
+                "request without response",
+                "packets lost: the response fell in a gap of the server's stream",
             ),
             Event::DnsMalformed => t(
                 "dns",
@@ -433,7 +444,8 @@ pub struct TruthRecord {
     pub state: Option<String>,
     /// Why, as a token: `no-answer`, `refused`, `rst-by-originator`, `rst-by-responder`,
     /// `fin-by-originator`, `fin-by-responder`, `final-ack-missing`, `unacked-data-idle`,
-    /// `gap-fast-retransmission`, `rto-retransmission`, `no-reply`.
+    /// `gap-fast-retransmission`, `rto-retransmission`, `response-not-captured`, `no-reply`,
+    /// and for application-layer events the token of their scenario.
     pub reason: Option<String>,
     /// ICMP fields for `icmp` events.
     pub icmp: Option<IcmpTruth>,
