@@ -10,7 +10,7 @@ use std::process::Command;
 
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use faultline_ingest::generate::{
-    Config, Event, FlowKey, QUIET_US, Summary, TruthRecord, write_capture,
+    Config, Counters, Event, FlowKey, QUIET_US, Summary, TruthRecord, write_capture,
 };
 
 const FIN: u8 = 0x01;
@@ -197,13 +197,17 @@ fn default_config_injects_every_event() {
     let recs = records(&truth);
     for ev in Event::INJECTED {
         let n = recs.iter().filter(|r| r.event == ev).count() as u64;
-        // The request open at the end of the capture exists once per capture by design.
-        let least = if ev == Event::HttpCaptureEnded {
-            1
+        // The connections open at the start and at the end of the capture exist once per
+        // capture by design.
+        if matches!(ev, Event::HttpMidStream | Event::HttpCaptureEnded) {
+            assert_eq!(n, 1, "{}", ev.name());
         } else {
-            u64::from(cfg.min_per_event)
-        };
-        assert!(n >= least, "{} appears {n} times", ev.name());
+            assert!(
+                n >= u64::from(cfg.min_per_event),
+                "{} appears {n} times",
+                ev.name()
+            );
+        }
         assert_eq!(s.events.get(&ev).copied().unwrap_or(0), n);
     }
     for (i, r) in recs.iter().enumerate() {
@@ -241,7 +245,7 @@ fn check_flow(pkts: &[Pkt<'_>], r: &TruthRecord, end: i64) {
     let last = flow[flow.len() - 1];
     let fins = flow.iter().filter(|p| p.flags & FIN != 0).count();
     let from_resp = flow.iter().filter(|p| !p.sent_by_orig(&r.flow)).count();
-    if r.flow.proto == 6 {
+    if r.flow.proto == 6 && r.event != Event::HttpMidStream {
         assert_eq!(
             flow[0].flags, SYN,
             "{name}: flow starts with a SYN from the originator"
@@ -336,6 +340,21 @@ fn check_flow(pkts: &[Pkt<'_>], r: &TruthRecord, end: i64) {
             let ack = flow.iter().find(|p| p.ts == r.ts_us).unwrap();
             assert!(ack.sent_by_orig(&r.flow) && ack.payload_len == 0, "{name}");
             assert!(fins >= 2, "{name}: closes normally");
+        }
+        Event::HttpBadChunk => {
+            assert!(fins == 2, "{name}");
+            let resp = flow.iter().find(|p| p.ts == r.ts_us).unwrap();
+            assert!(
+                !resp.sent_by_orig(&r.flow) && resp.payload_len > 0,
+                "{name}"
+            );
+        }
+        Event::HttpMidStream => {
+            // Begun before the capture: first seen at the server's response, never a SYN.
+            assert_eq!(flow[0].ts, r.ts_us, "{name}");
+            assert!(!flow[0].sent_by_orig(&r.flow) && flow[0].payload_len > 0);
+            assert!(flow.iter().all(|p| p.flags & SYN == 0), "{name}");
+            assert_eq!(r.counters, Some(Counters::default()), "{name}");
         }
         Event::DnsNoResponse | Event::DnsMalformed => {
             assert!(flow.len() == 1 && r.flow.resp_port == Some(53), "{name}")

@@ -34,7 +34,9 @@
 //!   left without response for "packets lost").
 //! * Application layer: HTTP requests without response, responses cut short, bytes that are
 //!   not HTTP, DNS queries without response, responses without query and malformed
-//!   datagrams, and an HTTP request still open when the capture ends, each with the
+//!   datagrams, responses announcing chunked bodies that are not chunked, a connection the
+//!   capture begins in the middle of (the first conversation of every capture, first seen at
+//!   a response) and an HTTP request still open when the capture ends, each with the
 //!   `error_reason` faultline must give ([`Event::app_effect`]).
 //! * ICMP errors quoting a packet of a real flow of the capture (port/host unreachable,
 //!   fragmentation needed, redirect, source quench, parameter problem over UDP; time exceeded
@@ -292,7 +294,8 @@ impl<W: Write, T: Write> Generator<W, T> {
     }
 
     fn run(&mut self) -> Result<(), GenerateError> {
-        self.schedule(self.cfg.start_us, SPAWNER);
+        self.start(self.cfg.start_us, Choice::Event(Event::HttpMidStream))?;
+        self.schedule(self.cfg.start_us + 1, SPAWNER);
         while let Some(Reverse((ts, _, slot))) = self.heap.pop() {
             if slot == SPAWNER {
                 self.spawn(ts)?;
@@ -443,9 +446,9 @@ impl<W: Write, T: Write> Generator<W, T> {
     }
 }
 
-/// Events scheduled on purpose: all of [`Event::INJECTED`] but the last two (a by-product, and
-/// the request left open when the capture ends).
-const SCHEDULED_EVENTS: usize = Event::INJECTED.len() - 2;
+/// Events scheduled on purpose: all of [`Event::INJECTED`] but the last three (a by-product,
+/// the request left open when the capture ends and the connection it began in the middle of).
+const SCHEDULED_EVENTS: usize = Event::INJECTED.len() - 3;
 
 /// `min_per_event` rounds of every scheduled event, each round shuffled.
 fn event_deck(rng: &mut Rng, min_per_event: u32) -> Vec<Event> {

@@ -1,6 +1,8 @@
 //! The conversations the generator writes: normal traffic (HTTP/1.1 over TCP, DNS, NTP, ping)
 //! and one scenario per injected [`Event`], each recording its truth draft.
 
+use std::io::Write as _;
+
 use super::content::{self, Body, Dns, Request, Response};
 use super::hosts::{self, Client, ROUTER_MAC, ROUTER2_MAC, Web};
 use super::rng::Rng;
@@ -92,6 +94,8 @@ pub(crate) fn event(sc: &mut Script<'_>, ev: Event) {
         Event::DnsMalformed => dns_malformed(sc),
         Event::HttpCaptureEnded => http_capture_ended(sc),
         Event::HttpResponseLost => http_response_lost(sc),
+        Event::HttpBadChunk => http_bad_chunk(sc),
+        Event::HttpMidStream => http_mid_stream(sc),
         Event::Icmp4PortUnreachable
         | Event::Icmp6PortUnreachable
         | Event::Icmp4HostUnreachable
@@ -168,18 +172,24 @@ impl Twist {
     }
 }
 
-/// Opens an HTTP connection from a random client; returns it and the time it can send.
-fn open_http(sc: &mut Script<'_>, v6: bool, rtt: Option<i64>) -> (Http, i64) {
+/// An HTTP connection from a random client to a random web server, not yet opened.
+fn http_conn(sc: &mut Script<'_>, v6: bool, rtt: Option<i64>) -> Http {
     let client = setup_client(sc, v6);
     let web = hosts::pick_web(&mut sc.rng, v6);
     sc.set_node(S, web.node);
     let cport = sc.ports.next(client.slot, &mut sc.rng);
     let rtt = rtt.unwrap_or_else(|| random_rtt(&mut sc.rng));
     let ttl = server_ttl(&mut sc.rng);
-    let mut tcp = TcpConn::new(&mut sc.rng, cport, web.port, rtt, ttl);
-    let t = tcp.handshake(sc, sc.t0);
-    let t = t + tcp.react(&mut sc.rng, CLIENT);
-    (Http { tcp, web }, t)
+    let tcp = TcpConn::new(&mut sc.rng, cport, web.port, rtt, ttl);
+    Http { tcp, web }
+}
+
+/// Opens an HTTP connection from a random client; returns it and the time it can send.
+fn open_http(sc: &mut Script<'_>, v6: bool, rtt: Option<i64>) -> (Http, i64) {
+    let mut h = http_conn(sc, v6, rtt);
+    let t = h.tcp.handshake(sc, sc.t0);
+    let t = t + h.tcp.react(&mut sc.rng, CLIENT);
+    (h, t)
 }
 
 /// One request/response exchange starting at `t`; returns the time of the client's last ACK
@@ -996,6 +1006,60 @@ fn http_response_lost(sc: &mut Script<'_>) {
         o,
         "response-not-captured",
         &h.tcp,
+    ));
+}
+
+/// A response announcing chunked encoding whose body is not chunked (a CGI script behind a
+/// server that adds the header), then the server closes.
+fn http_bad_chunk(sc: &mut Script<'_>) {
+    let (mut h, _, t) = pending_request(sc, true);
+    let t = t + proc_time(&mut sc.rng);
+    let n = sc.rng.range_u32(2, 12) as usize;
+    let resp = sc.bytes(|o| {
+        o.extend_from_slice(
+            b"HTTP/1.1 200 OK\r\nServer: legacy-cgi/1.2\r\nContent-Type: text/html\r\n\
+              Transfer-Encoding: chunked\r\n\r\n<html><body><ul>",
+        );
+        for i in 0..n {
+            let _ = write!(o, "<li>item {i}</li>");
+        }
+        o.extend_from_slice(b"</ul></body></html>\n");
+    });
+    let flags = crate::decode::tcp_flags::ACK | crate::decode::tcp_flags::PSH;
+    let o = h.tcp.seg(sc, SERVER, t, flags, resp);
+    let t1 = t + h.tcp.react(&mut sc.rng, CLIENT);
+    h.tcp.ack_all_of(sc, SERVER, t1);
+    let d = sc.rng.range(50, 2_000);
+    h.tcp.close(sc, SERVER, t1 + d);
+    sc.draft(app_draft(
+        Event::HttpBadChunk,
+        o,
+        "body-not-chunked",
+        Some(&h.tcp),
+    ));
+}
+
+/// The capture's first conversation: a keep-alive connection opened before the capture
+/// began, whose first captured packet is the response to a request sent before it; one more
+/// exchange follows, then the client closes.
+fn http_mid_stream(sc: &mut Script<'_>) {
+    let v6 = sc.rng.chance(150);
+    let mut h = http_conn(sc, v6, None);
+    let (sent, received) = (sc.rng.range_u32(300, 4_000), sc.rng.range_u32(500, 60_000));
+    h.tcp.established_earlier(sent, received);
+    let t = sc.t0;
+    let resp = Response::random(&mut sc.rng);
+    let (m, len) = sc.msg(|out, _| resp.head(t, out), resp.body, resp.body_len);
+    let o = sc.next_ord();
+    h.tcp.send(sc, SERVER, t, m, len, &Plan::default());
+    let t = h.tcp.last_ts(CLIENT) + think(&mut sc.rng);
+    let t = plain_exchanges(sc, &mut h, t, 1);
+    h.tcp.close(sc, CLIENT, t);
+    sc.draft(app_draft(
+        Event::HttpMidStream,
+        o,
+        "capture-began-mid-stream",
+        Some(&h.tcp),
     ));
 }
 

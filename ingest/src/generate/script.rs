@@ -186,6 +186,11 @@ impl<'a> Script<'a> {
         self.conv.nodes[usize::from(i) % MAX_NODES] = node;
     }
 
+    /// The ordinal the next packet added will get.
+    pub(crate) fn next_ord(&self) -> u32 {
+        self.next_ord
+    }
+
     /// Adds a packet; returns its ordinal.
     pub(crate) fn push(
         &mut self,

@@ -292,6 +292,16 @@ impl TcpConn {
         ord
     }
 
+    /// Puts the connection in the state it has when it was opened before the capture began
+    /// and the client had sent `sent` bytes and received `received`, all acknowledged.
+    pub(crate) fn established_earlier(&mut self, sent: u32, received: u32) {
+        let [c, s] = &mut self.side;
+        c.next = c.next.wrapping_add(1).wrapping_add(sent);
+        s.next = s.next.wrapping_add(1).wrapping_add(received);
+        c.rcv = s.next;
+        s.rcv = c.next;
+    }
+
     /// The client's SYN.
     pub(crate) fn syn(&mut self, sc: &mut Script<'_>, ts: i64) -> u32 {
         self.seg(sc, CLIENT, ts, SYN, Payload::Empty)

@@ -85,6 +85,13 @@ pub enum Event {
     /// On a keep-alive HTTP connection, the capture missed the whole response to one request
     /// (the client acknowledged it); the next exchange was captured.
     HttpResponseLost,
+    /// A response announcing `Transfer-Encoding: chunked` whose body is not chunked; the server
+    /// closed.
+    HttpBadChunk,
+    /// A keep-alive HTTP connection opened before the capture began, first seen at the
+    /// response to a request sent before it (the first conversation of every capture, so never
+    /// scheduled at random).
+    HttpMidStream,
     /// An HTTP request still waiting for its response when the capture ends (the last
     /// conversation of every capture, so never scheduled at random).
     HttpCaptureEnded,
@@ -92,7 +99,7 @@ pub enum Event {
 
 impl Event {
     /// The events the generator schedules on purpose (all but by-products), in a stable order.
-    pub const INJECTED: [Event; 35] = [
+    pub const INJECTED: [Event; 37] = [
         Event::SynNoAnswer,
         Event::SynRefused,
         Event::ResetByOriginator,
@@ -126,8 +133,10 @@ impl Event {
         Event::DnsUnsolicited,
         Event::DnsMalformed,
         Event::HttpResponseLost,
+        Event::HttpBadChunk,
         Event::SynTimeExceeded,
         Event::HttpCaptureEnded,
+        Event::HttpMidStream,
     ];
 
     /// The kebab-case name used in the truth file.
@@ -168,12 +177,17 @@ impl Event {
             Event::DnsMalformed => "dns-malformed",
             Event::HttpCaptureEnded => "http-capture-ended",
             Event::HttpResponseLost => "http-response-lost",
+            Event::HttpBadChunk => "http-bad-chunk",
+            Event::HttpMidStream => "http-mid-stream",
         }
     }
 
     /// True for events scheduled on purpose; false for by-products of another event.
     pub fn scheduled(self) -> bool {
-        !matches!(self, Event::SynTimeExceeded | Event::HttpCaptureEnded)
+        !matches!(
+            self,
+            Event::SynTimeExceeded | Event::HttpCaptureEnded | Event::HttpMidStream
+        )
     }
 
     /// The entry kind expected for this event.
@@ -191,7 +205,9 @@ impl Event {
             Event::HttpNoResponse
             | Event::HttpResponseCut
             | Event::HttpNotHttp
-            | Event::HttpCaptureEnded => EntryKind::Http,
+            | Event::HttpCaptureEnded
+            | Event::HttpBadChunk
+            | Event::HttpMidStream => EntryKind::Http,
             Event::DnsNoResponse | Event::DnsUnsolicited | Event::DnsMalformed => EntryKind::Dns,
             _ => EntryKind::Icmp,
         }
@@ -304,6 +320,18 @@ impl Event {
                 ErrorType::PairNotFound,
                 "request without response",
                 "packets lost: the response fell in a gap of the server's stream",
+            ),
+            Event::HttpBadChunk => t(
+                "http",
+                ErrorType::Dissection,
+                "parser error: bad chunk size",
+                "the server sent bytes that are not HTTP/1.x",
+            ),
+            Event::HttpMidStream => t(
+                "http",
+                ErrorType::PairNotFound,
+                "response without request",
+                "capture began mid-stream",
             ),
             Event::DnsMalformed => t(
                 "dns",
