@@ -341,6 +341,12 @@ fn check_flow(pkts: &[Pkt<'_>], r: &TruthRecord, end: i64) {
             assert!(ack.sent_by_orig(&r.flow) && ack.payload_len == 0, "{name}");
             assert!(fins >= 2, "{name}: closes normally");
         }
+        Event::HttpRequestReset => {
+            assert!(last.flags & RST != 0 && fins == 0, "{name}");
+            assert!(!last.sent_by_orig(&r.flow), "{name}: reset by the server");
+            let last_data = flow.iter().rev().find(|p| p.payload_len > 0).unwrap();
+            assert!(last_data.sent_by_orig(&r.flow), "{name}: the request");
+        }
         Event::HttpBadChunk => {
             assert!(fins == 2, "{name}");
             let resp = flow.iter().find(|p| p.ts == r.ts_us).unwrap();

@@ -22,7 +22,8 @@
 //! # Injected events ([`Event`])
 //! * TCP `SynSent`: SYN + retransmissions at 1 s and 3 s then silence (`syn-no-answer`, tshark
 //!   counts 2 retransmissions); SYN answered by RST-ACK (`syn-refused`).
-//! * TCP `Reset`: RST-ACK from the originator or responder in the middle of a response.
+//! * TCP `Reset`: RST-ACK from the originator or responder in the middle of a response, or
+//!   from the server instead of a response (`http-request-reset`).
 //! * TCP `CloseWait`: one FIN, acknowledged, then silence; `LastAck`: FIN both ways, no final
 //!   ACK, then silence.
 //! * `timeout`: request data never acknowledged, then silence (`idle-unacked`).

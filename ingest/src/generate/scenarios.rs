@@ -95,6 +95,7 @@ pub(crate) fn event(sc: &mut Script<'_>, ev: Event) {
         Event::HttpCaptureEnded => http_capture_ended(sc),
         Event::HttpResponseLost => http_response_lost(sc),
         Event::HttpBadChunk => http_bad_chunk(sc),
+        Event::HttpRequestReset => http_request_reset(sc),
         Event::HttpMidStream => http_mid_stream(sc),
         Event::Icmp4PortUnreachable
         | Event::Icmp6PortUnreachable
@@ -1005,6 +1006,19 @@ fn http_response_lost(sc: &mut Script<'_>) {
         Event::HttpResponseLost,
         o,
         "response-not-captured",
+        &h.tcp,
+    ));
+}
+
+/// A request the server acknowledged, then a reset from the server instead of the response.
+fn http_request_reset(sc: &mut Script<'_>) {
+    let (mut h, _, t) = pending_request(sc, true);
+    let t = t + proc_time(&mut sc.rng);
+    let o = h.tcp.rst(sc, SERVER, t);
+    sc.draft(tcp_draft(
+        Event::HttpRequestReset,
+        o,
+        "rst-by-responder",
         &h.tcp,
     ));
 }

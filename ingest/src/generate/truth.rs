@@ -25,6 +25,9 @@ pub enum Event {
     ResetByOriginator,
     /// Established, then RST from the responder in the middle of a response.
     ResetByResponder,
+    /// An HTTP request the server acknowledged, then reset the connection instead of
+    /// answering (a crashed worker, or a proxy whose upstream failed).
+    HttpRequestReset,
     /// One side sent FIN, the other acknowledged it and never closed.
     CloseWait,
     /// FIN both ways, the final ACK never came.
@@ -99,7 +102,7 @@ pub enum Event {
 
 impl Event {
     /// The events the generator schedules on purpose (all but by-products), in a stable order.
-    pub const INJECTED: [Event; 37] = [
+    pub const INJECTED: [Event; 38] = [
         Event::SynNoAnswer,
         Event::SynRefused,
         Event::ResetByOriginator,
@@ -134,6 +137,7 @@ impl Event {
         Event::DnsMalformed,
         Event::HttpResponseLost,
         Event::HttpBadChunk,
+        Event::HttpRequestReset,
         Event::SynTimeExceeded,
         Event::HttpCaptureEnded,
         Event::HttpMidStream,
@@ -178,6 +182,7 @@ impl Event {
             Event::HttpCaptureEnded => "http-capture-ended",
             Event::HttpResponseLost => "http-response-lost",
             Event::HttpBadChunk => "http-bad-chunk",
+            Event::HttpRequestReset => "http-request-reset",
             Event::HttpMidStream => "http-mid-stream",
         }
     }
@@ -198,6 +203,7 @@ impl Event {
             | Event::SynTimeExceeded
             | Event::ResetByOriginator
             | Event::ResetByResponder
+            | Event::HttpRequestReset
             | Event::CloseWait
             | Event::LastAck => EntryKind::Tcp,
             Event::IdleUnacked => EntryKind::Timeout,
@@ -236,7 +242,9 @@ impl Event {
             Event::SynNoAnswer | Event::SynRefused | Event::SynTimeExceeded => {
                 Some(TcpErrorState::SynSent)
             }
-            Event::ResetByOriginator | Event::ResetByResponder => Some(TcpErrorState::Reset),
+            Event::ResetByOriginator | Event::ResetByResponder | Event::HttpRequestReset => {
+                Some(TcpErrorState::Reset)
+            }
             Event::CloseWait => Some(TcpErrorState::CloseWait),
             Event::LastAck => Some(TcpErrorState::LastAck),
             _ => None,
@@ -320,6 +328,12 @@ impl Event {
                 ErrorType::PairNotFound,
                 "request without response",
                 "packets lost: the response fell in a gap of the server's stream",
+            ),
+            Event::HttpRequestReset => t(
+                "http",
+                ErrorType::PairNotFound,
+                "request without response",
+                "peer reset: the server reset the connection",
             ),
             Event::HttpBadChunk => t(
                 "http",
