@@ -686,7 +686,22 @@ async fn error_summary_matches_sql() {
     assert_eq!(status, 200);
     assert_eq!(part["bucket_seconds"], 3600);
     assert_eq!(part["totals"], doc["totals"]);
+    // Only the parts asked for are computed and returned.
+    let (status, chart) = s
+        .get_json("/api/errors/summary?parts=buckets,services")
+        .await;
+    assert_eq!(status, 200, "{chart}");
+    assert_eq!(
+        (&chart["totals"], &chart["services"], &chart["buckets"]),
+        (&doc["totals"], &doc["services"], &doc["buckets"])
+    );
+    assert!(chart.get("top_destinations").is_none() && chart.get("top_sources").is_none());
+    let (_, tops) = s.get_json("/api/errors/summary?parts=top_sources").await;
+    assert_eq!(tops["top_sources"], doc["top_sources"]);
+    assert!(tops.get("buckets").is_none() && tops.get("services").is_none());
     for bad in [
+        "parts=",
+        "parts=totals",
         "bucket=30s",
         "bucket=x",
         "from=yesterday",

@@ -159,7 +159,8 @@ pub fn document() -> Value {
             "/api/errors/summary": { "get": {
                 "summary": "error counts by kind per bucket, top destinations and sources, error rate per service",
                 "parameters": [ param("from", "start (default: first error)"), param("to", "end (default: after the last error)"),
-                                param("bucket", "1m, 5m, 1h, 1d… (default: about 60 buckets)") ],
+                                param("bucket", "1m, 5m, 1h, 1d… (default: about 60 buckets)"),
+                                param("parts", "comma-separated parts to compute: buckets (with totals), top_destinations, top_sources, services (default: all)") ],
                 "responses": with_errors(json_ok("{from, to, bucket_seconds, buckets, totals, top_destinations, top_sources, services}"), &["400", "401", "504", "507"]) } },
             "/api/pcap": { "get": {
                 "summary": "the recorded raw packets of the flows of the matching entries, in time order (without q: every packet in the time range)",
