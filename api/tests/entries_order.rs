@@ -1,7 +1,8 @@
-//! `GET /api/entries?order=desc&limit=n` through a real socket answers newest-first queries by
-//! reading growing windows back from the newest entry; the rows must be exactly those of the
-//! plain descending query, whatever the filter, limit and range, over data spread across hours
-//! and days (stored files and the live buffer).
+//! `GET /api/entries?order=desc&limit=n` through a real socket answers newest-first queries
+//! (which the engine reads in growing windows back from the newest entry); the rows must be
+//! exactly those of the plain descending query without a limit, cut to the limit, whatever
+//! the filter, limit and range, over data spread across hours and days (stored files and the
+//! live buffer).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::BufWriter;
@@ -56,10 +57,21 @@ async fn start() -> (SocketAddr, Engine, tempfile::TempDir) {
     (addr, engine, dir)
 }
 
-/// Ids of the plain descending query, straight from the engine.
+/// Ids of the plain descending query, straight from the engine: without a limit (so no
+/// window), cut to the limit.
 async fn reference(engine: &Engine, q: &KflQuery) -> Vec<String> {
-    let batches = engine.query_kfl(q).await.unwrap().collect().await.unwrap();
-    batches
+    let unlimited = KflQuery {
+        limit: None,
+        ..q.clone()
+    };
+    let batches = engine
+        .query_kfl(&unlimited)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = batches
         .iter()
         .flat_map(|b| {
             let ids = b
@@ -71,7 +83,9 @@ async fn reference(engine: &Engine, q: &KflQuery) -> Vec<String> {
                 .clone();
             (0..ids.len()).map(move |i| ids.value(i).to_string())
         })
-        .collect()
+        .collect();
+    ids.truncate(q.limit.unwrap_or(usize::MAX));
+    ids
 }
 
 async fn served(addr: SocketAddr, q: &KflQuery) -> Vec<String> {

@@ -569,30 +569,79 @@ impl Engine {
     }
 
     /// Runs a KFL query over `entries`: the compiled filter and the time bounds are pushed into
-    /// the scan; rows come in timestamp order (then id) as asked.
+    /// the scan; rows come in timestamp order (then id) as asked. A newest-first query with a
+    /// limit reads only the newest window that holds its rows ([`Self::newest_window`]).
     pub async fn query_kfl(&self, q: &KflQuery) -> Result<QueryStream, EngineError> {
         let started = tokio::time::Instant::now();
         let compiled = faultline_kfl::compile(&q.kfl)?;
         let snapshot = self.snapshot();
         let ctx = self.session(&snapshot).await?;
-        let mut df = ctx.table(Table::Entries.name()).await?;
-        df = df.filter(compiled.expr)?;
-        for p in time_predicates(q.from_us, q.to_us) {
-            df = df.filter(p)?;
-        }
-        let asc = q.order == Order::Ascending;
-        df = df.sort(vec![
-            col(entry_col::TIMESTAMP).sort(asc, false),
-            col(entry_col::ID).sort(true, false),
-        ])?;
         let limit = match (q.limit, compiled.limit) {
             (Some(a), Some(b)) => Some(a.min(b as usize)),
             (a, b) => a.or(b.map(|n| n as usize)),
         };
+        let matching = Matching {
+            ctx: &ctx,
+            filter: &compiled.expr,
+            to_us: q.to_us,
+        };
+        let from_us = match (q.order, limit) {
+            (Order::Descending, Some(n)) if n > 0 => {
+                self.newest_window(&snapshot, &matching, q.from_us, n, started)
+                    .await?
+            }
+            _ => q.from_us,
+        };
+        let asc = q.order == Order::Ascending;
+        let mut df = matching.since(from_us).await?.sort(vec![
+            col(entry_col::TIMESTAMP).sort(asc, false),
+            col(entry_col::ID).sort(true, false),
+        ])?;
         if let Some(n) = limit {
             df = df.limit(0, Some(n))?;
         }
         self.run(df, snapshot, started).await
+    }
+
+    /// The lower time bound a newest-first query for `limit` rows needs to read. The store is
+    /// laid out in time order, so a descending top-k over the whole range reads every
+    /// partition; instead, windows reaching back from the newest entry of the range (one hour,
+    /// then [`WINDOW_GROWTH`] times wider each time) are counted until one holds `limit`
+    /// matching rows. Everything outside that window is older than all of it, so its newest
+    /// rows are the range's. A window reaching the range's start is the range itself.
+    async fn newest_window(
+        &self,
+        snapshot: &Snapshot,
+        matching: &Matching<'_>,
+        from_us: Option<i64>,
+        limit: usize,
+        started: tokio::time::Instant,
+    ) -> Result<Option<i64>, EngineError> {
+        let Some((oldest, newest)) = snapshot.time_bounds(Table::Entries) else {
+            return Ok(from_us);
+        };
+        let newest = matching
+            .to_us
+            .map_or(newest, |to| newest.min(to.saturating_sub(1)));
+        let floor = from_us.map_or(oldest, |from| from.max(oldest));
+        let limits = self.inner.config.query_limits;
+        let mut width = FIRST_WINDOW_US;
+        loop {
+            let start = newest.saturating_sub(width);
+            if start <= floor {
+                return Ok(from_us);
+            }
+            // The probes count against the query's own time limit.
+            let probe = matching.since(Some(start)).await?.limit(0, Some(limit))?;
+            let found = tokio::time::timeout_at(started + limits.timeout, probe.count())
+                .await
+                .map_err(|_| EngineError::Timeout(limits.timeout))?
+                .map_err(|e| query_error(e, limits.memory_bytes))?;
+            if found >= limit {
+                return Ok(Some(start));
+            }
+            width = width.saturating_mul(WINDOW_GROWTH);
+        }
     }
 
     /// Runs one read-only SQL query (a single `SELECT`, `WITH` or `EXPLAIN`) over `entries`,
@@ -820,6 +869,34 @@ fn ts_lit(us: i64) -> Expr {
 }
 
 /// `timestamp >= from` and `timestamp < to`, for the bounds given.
+/// The entries a KFL query matches before ordering: its compiled filter up to its upper time
+/// bound, in a query's session.
+struct Matching<'a> {
+    ctx: &'a SessionContext,
+    filter: &'a Expr,
+    to_us: Option<i64>,
+}
+
+impl Matching<'_> {
+    /// The matching entries from `from_us` on.
+    async fn since(
+        &self,
+        from_us: Option<i64>,
+    ) -> Result<datafusion::dataframe::DataFrame, EngineError> {
+        let mut df = self.ctx.table(Table::Entries.name()).await?;
+        df = df.filter(self.filter.clone())?;
+        for p in time_predicates(from_us, self.to_us) {
+            df = df.filter(p)?;
+        }
+        Ok(df)
+    }
+}
+
+/// Width of the first window of a newest-first query, µs (one hour partition).
+const FIRST_WINDOW_US: i64 = 3_600_000_000;
+/// How much wider each next window of a newest-first query is.
+const WINDOW_GROWTH: i64 = 8;
+
 fn time_predicates(from: Option<i64>, to: Option<i64>) -> Vec<Expr> {
     let ts = || col(entry_col::TIMESTAMP);
     let mut out = Vec::new();

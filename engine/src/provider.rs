@@ -52,6 +52,19 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The oldest and newest timestamps (µs) of `table` in the snapshot: from the catalogue for
+    /// files, from the batches for the live part; `None` when it holds no rows.
+    pub fn time_bounds(&self, table: Table) -> Option<(i64, i64)> {
+        let t = table.index();
+        let files = self.files[t].iter().map(|f| (f.min_ts, f.max_ts));
+        let live = self.live[t]
+            .iter()
+            .filter_map(|b| batch_time_bounds(b, table.ts_column()));
+        files
+            .chain(live)
+            .reduce(|(lo, hi), (l, h)| (lo.min(l), hi.max(h)))
+    }
+
     /// Rows of `table` held in the snapshot's live part.
     pub fn live_rows(&self, table: Table) -> usize {
         self.live[table.index()]
@@ -59,6 +72,15 @@ impl Snapshot {
             .map(RecordBatch::num_rows)
             .sum()
     }
+}
+
+/// The range of one batch's µs timestamp column `name`.
+fn batch_time_bounds(batch: &RecordBatch, name: &str) -> Option<(i64, i64)> {
+    let ts = batch
+        .column_by_name(name)?
+        .as_any()
+        .downcast_ref::<arrow::array::TimestampMicrosecondArray>()?;
+    Some((arrow::compute::min(ts)?, arrow::compute::max(ts)?))
 }
 
 /// A table of a [`Snapshot`], registered in a query's session.

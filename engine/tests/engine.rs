@@ -121,11 +121,33 @@ async fn kfl_time_bounds_order_and_limit() {
         limit: Some(7),
         order: Order::Descending,
     };
-    let got = ids(&engine.query_kfl(&q).await.unwrap().collect().await.unwrap());
-    let mut want: Vec<u64> = (60..630).filter(|i| i % 3 == 0 || i % 5 == 0).collect();
-    want.reverse();
-    want.truncate(7);
-    assert_eq!(got, want);
+    // Newest first with a limit reads a window back from the newest entry (1 h, then 8 h,
+    // then the whole range): limits that the first, the second and no window hold, with and
+    // without bounds. Entry i is at minute i; ids 600.. are live rows after a gap.
+    let matching = |i: &u64| i.is_multiple_of(3) || i.is_multiple_of(5);
+    let bounded = |lo: u64, hi: u64| (lo..hi).filter(matching).rev().collect::<Vec<u64>>();
+    let cases = [
+        (
+            Some(T0 + HOUR),
+            Some(T0 + 10 * HOUR + 30 * 60_000_000),
+            bounded(60, 630),
+        ),
+        (None, None, bounded(0, 660)),
+        (None, Some(T0 + 5 * HOUR), bounded(0, 300)),
+        (Some(T0 + 9 * HOUR), Some(T0 + 10 * HOUR), bounded(540, 600)),
+    ];
+    for (from_us, to_us, all) in cases {
+        for limit in [7, 40, 200, 1000] {
+            let q = KflQuery {
+                from_us,
+                to_us,
+                limit: Some(limit),
+                ..q.clone()
+            };
+            let got = ids(&engine.query_kfl(&q).await.unwrap().collect().await.unwrap());
+            assert_eq!(got, all[..limit.min(all.len())], "{q:?}");
+        }
+    }
     let limited = kfl(&engine, r#"kind == "tcp" and limit(3)"#).await;
     assert_eq!(ids(&limited), vec![0, 3, 6]);
 }

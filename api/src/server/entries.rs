@@ -1,13 +1,13 @@
 //! `GET /api/entries` (KFL over `entries`, in any format) and `GET /api/entries/{id}` (one
 //! entry in full, with its flow).
 
-use arrow::array::{Array, TimestampMicrosecondArray, UInt64Array};
+use arrow::array::{Array, UInt64Array};
 use arrow::record_batch::RecordBatch;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use faultline_engine::{Engine, KflQuery, Order, QueryStream, Snapshot, Table};
+use faultline_engine::KflQuery;
 use faultline_schemas::{entry_col, flow_col};
 use serde::Deserialize;
 
@@ -54,77 +54,8 @@ pub async fn list(
         order: parse_order(p.order.as_deref())?,
     };
     let permit = state.query_permit().await?;
-    let stream = match query.order {
-        Order::Descending => newest_first(state.engine(), query).await?,
-        Order::Ascending => state.engine().query_kfl(&query).await?,
-    };
+    let stream = state.engine().query_kfl(&query).await?;
     respond(stream, format, &limits, Some(permit)).await
-}
-
-/// Width of the first window [`newest_first`] tries, µs (one hour partition).
-const FIRST_WINDOW_US: i64 = 3_600_000_000;
-/// How much wider each next window is.
-const WINDOW_GROWTH: i64 = 8;
-
-/// A newest-first query with a limit (the dashboard's). The store is read in time order, so a
-/// plain descending top-k reads every partition; instead, windows reaching back from the newest
-/// stored entry (one hour, then 8 times wider each time) are tried until one holds `limit`
-/// matching rows, and only that window is read for the answer. Everything outside a window is
-/// older than all of it, so its newest rows are the range's. A window that covers the whole
-/// range is the plain query.
-async fn newest_first(engine: &Engine, query: KflQuery) -> Result<QueryStream, ApiError> {
-    let bounds = stored_bounds(&engine.snapshot());
-    let (Some(limit), Some((oldest, newest))) = (query.limit.filter(|&n| n > 0), bounds) else {
-        return Ok(engine.query_kfl(&query).await?);
-    };
-    let newest = query
-        .to_us
-        .map_or(newest, |to| newest.min(to.saturating_sub(1)));
-    let floor = query.from_us.map_or(oldest, |from| from.max(oldest));
-    let mut width = FIRST_WINDOW_US;
-    loop {
-        let start = newest.saturating_sub(width);
-        if start <= floor {
-            return Ok(engine.query_kfl(&query).await?);
-        }
-        let probe = KflQuery {
-            from_us: Some(start),
-            ..query.clone()
-        };
-        let rows: usize = engine
-            .query_kfl(&probe)
-            .await?
-            .collect()
-            .await?
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum();
-        if rows >= limit {
-            // Read again as a stream: the window is small, and the answer streams like any other.
-            return Ok(engine.query_kfl(&probe).await?);
-        }
-        width = width.saturating_mul(WINDOW_GROWTH);
-    }
-}
-
-/// The oldest and newest entry timestamps of a snapshot, µs: from the catalogue for files, from
-/// the batches for the live buffer. `None` when it holds no entries.
-fn stored_bounds(snapshot: &Snapshot) -> Option<(i64, i64)> {
-    let t = Table::Entries.index();
-    let files = snapshot.files[t].iter().map(|f| (f.min_ts, f.max_ts));
-    let live = snapshot.live[t].iter().filter_map(batch_bounds);
-    files
-        .chain(live)
-        .reduce(|(lo, hi), (l, h)| (lo.min(l), hi.max(h)))
-}
-
-/// The timestamp range of one entries batch.
-fn batch_bounds(batch: &RecordBatch) -> Option<(i64, i64)> {
-    let ts = batch
-        .column_by_name(entry_col::TIMESTAMP)?
-        .as_any()
-        .downcast_ref::<TimestampMicrosecondArray>()?;
-    Some((arrow::compute::min(ts)?, arrow::compute::max(ts)?))
 }
 
 /// `GET /api/entries/{id}`: `{"entry": {...every column...}, "flow": {...} | null}`.
