@@ -11,7 +11,9 @@
 //!   segment is deleted, the packets of flows that carried an error entry are copied here.
 //!   Flows are marked through [`MarkErrors`], which wraps the entry sink; a flow whose error
 //!   is only known after its ring segment was deleted keeps nothing.
-//! - `ring/marks.bin`: the marked flows, saved at [`Recorder::close`] for the next run.
+//! - `ring/marks.bin`: the marked flows, saved by [`Recorder::tick`] after a change (at most
+//!   every [`MARKS_SAVE_EVERY`]) and at [`Recorder::close`], for the next run: a crash loses
+//!   at most the marks of the last few seconds.
 //!
 //! Writing is two buffered appends per packet and no allocation. [`export`] reads the
 //! indexes of both directories and writes matching packets as one pcap (or pcapng, when they
@@ -136,6 +138,8 @@ pub struct RecorderStats {
 
 /// Name of the file the marked flows are saved in, in the ring directory.
 const MARKS_FILE: &str = "marks.bin";
+/// Least time between two saves of changed marks by [`Recorder::tick`].
+pub const MARKS_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 struct Inner {
     root: PathBuf,
@@ -143,6 +147,10 @@ struct Inner {
     errors: Store,
     /// Flows with an error entry -> newest ring segment holding one of their packets.
     marks: FxHashMap<u64, u64>,
+    /// `marks` changed since they were last saved.
+    marks_changed: bool,
+    /// When a tick last saved the marks.
+    marks_saved_at: Option<SystemTime>,
     stats: RecorderStats,
 }
 
@@ -179,6 +187,8 @@ impl Recorder {
                 ring,
                 errors,
                 marks,
+                marks_changed: false,
+                marks_saved_at: None,
                 stats: RecorderStats::default(),
             })),
         })
@@ -213,8 +223,10 @@ impl Recorder {
     pub fn mark_error(&self, flow_id: u64) {
         let mut inner = self.lock();
         let seq = inner.ring.current_seq();
-        let slot = inner.marks.entry(flow_id).or_insert(seq);
-        *slot = (*slot).max(seq);
+        if inner.marks.get(&flow_id).is_none_or(|&last| last < seq) {
+            inner.marks.insert(flow_id, seq);
+            inner.marks_changed = true;
+        }
     }
 
     /// Periodic work (a live capture calls it on every tick): rotates segments open too long,
@@ -248,7 +260,7 @@ impl Recorder {
         inner.errors.close_open(now)?;
         inner.expire(now)?;
         inner.errors.close_open(now)?;
-        save_marks(&inner.ring.dir.join(MARKS_FILE), &inner.marks)
+        inner.save_marks()
     }
 
     /// Counters so far.
@@ -281,8 +293,10 @@ impl Inner {
         let seq = writer.seq;
         if flow_id != 0
             && let Some(slot) = self.marks.get_mut(&flow_id)
+            && *slot != seq
         {
             *slot = seq;
+            self.marks_changed = true;
         }
         self.stats.packets += 1;
         self.stats.bytes += frame.data.len() as u64;
@@ -298,7 +312,23 @@ impl Inner {
         }
         self.expire(now)?;
         self.ring.flush()?;
-        self.errors.flush()
+        self.errors.flush()?;
+        let due = self.marks_saved_at.is_none_or(|at| {
+            now.duration_since(at)
+                .is_ok_and(|since| since >= MARKS_SAVE_EVERY)
+        });
+        if self.marks_changed && due {
+            self.save_marks()?;
+            self.marks_saved_at = Some(now);
+        }
+        Ok(())
+    }
+
+    /// Saves the marks (atomically: a crash leaves the previous file or the new one).
+    fn save_marks(&mut self) -> Result<(), RecorderError> {
+        save_marks(&self.ring.dir.join(MARKS_FILE), &self.marks)?;
+        self.marks_changed = false;
+        Ok(())
     }
 
     /// Deletes ring segments past the bounds, copying the packets of marked flows to the
@@ -311,7 +341,9 @@ impl Inner {
                 if let Err(e) = self.copy_marked(oldest.seq, now) {
                     self.stats.expiry_problems.push(e.to_string());
                 }
+                let before = self.marks.len();
                 self.marks.retain(|_, last| *last > oldest.seq);
+                self.marks_changed |= self.marks.len() != before;
             }
             self.ring.remove_oldest()?;
             self.stats.segments_expired += 1;

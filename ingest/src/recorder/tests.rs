@@ -185,6 +185,33 @@ fn marks_survive_a_restart() {
 }
 
 #[test]
+fn marks_survive_a_crash_after_a_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::open(dir.path(), small()).unwrap();
+    fill(&rec, 0, 20, 2);
+    rec.mark_error(2);
+    let now = SystemTime::now();
+    rec.tick_at(now);
+    rec.mark_error(1);
+    // Too soon after the last save: kept in memory only.
+    rec.tick_at(now + MARKS_SAVE_EVERY / 2);
+    // No close: what the last save wrote is what the next run finds.
+    drop(rec);
+    let rec = Recorder::open(dir.path(), small()).unwrap();
+    assert_eq!(rec.stats().marked_flows, 1);
+    rec.mark_error(1);
+    rec.tick();
+    drop(rec);
+    assert_eq!(
+        Recorder::open(dir.path(), small())
+            .unwrap()
+            .stats()
+            .marked_flows,
+        2
+    );
+}
+
+#[test]
 fn several_link_types_make_pcapng() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::open(dir.path(), RecorderConfig::default()).unwrap();
