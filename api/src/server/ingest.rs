@@ -448,6 +448,7 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
+        drain(body.into_data_stream()).await;
         return Err(too_large(max));
     }
     let path = receive(body, &dir, max).await?;
@@ -476,6 +477,27 @@ pub async fn upload(
     Ok((StatusCode::OK, Json(status)))
 }
 
+/// Most bytes of a refused upload read and dropped before answering.
+const DRAIN_BYTES: usize = 1 << 20;
+/// Longest wait for them.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Reads and drops what a client is still sending of a refused upload, up to [`DRAIN_BYTES`]
+/// or [`DRAIN_TIME`] (a lingering close, as web servers do): a socket closed with unread data
+/// is reset by the kernel, and the reset can destroy the 413 before the client reads it.
+async fn drain(mut stream: axum::body::BodyDataStream) {
+    let read = async {
+        let mut dropped = 0usize;
+        while let Some(Ok(chunk)) = stream.next().await {
+            dropped += chunk.len();
+            if dropped > DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
+}
+
 fn too_large(max: u64) -> ApiError {
     ApiError::PayloadTooLarge(format!("uploads are limited to {max} bytes"))
 }
@@ -501,6 +523,7 @@ async fn receive(body: Body, dir: &Path, max: u64) -> Result<TempPath, ApiError>
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the upload: {e}")))?;
         written += chunk.len() as u64;
         if written > max {
+            drain(stream).await;
             return Err(too_large(max));
         }
         file.write_all(&chunk)
