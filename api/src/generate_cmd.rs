@@ -23,6 +23,10 @@ pub struct GenerateArgs {
     /// Approximate number of packets to write.
     #[arg(long, default_value_t = 20_000)]
     pub packets: u64,
+    /// Time of the first packet: RFC 3339 or `YYYY-MM-DD[ HH:MM[:SS]]` (UTC), or `now`
+    /// (default 2024-01-01T00:00:00Z, so that a seed always gives the same bytes).
+    #[arg(long)]
+    pub start: Option<String>,
 }
 
 /// The truth file that goes with a capture path.
@@ -34,17 +38,25 @@ pub fn truth_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{stem}.truth.jsonl"))
 }
 
-/// Writes a capture and its truth file; prints what was written.
-pub fn write(out: &Path, truth: &Path, seed: u64, packets: u64) -> anyhow::Result<()> {
-    let cfg = GenerateConfig {
+/// The generator's settings: `seed`, about `packets` packets, the first at `start_us`
+/// (default: the generator's fixed start).
+pub fn config(seed: u64, packets: u64, start_us: Option<i64>) -> GenerateConfig {
+    let default = GenerateConfig::default();
+    GenerateConfig {
         seed,
         target_packets: packets,
-        ..GenerateConfig::default()
-    };
+        start_us: start_us.unwrap_or(default.start_us),
+        ..default
+    }
+}
+
+/// Writes a capture and its truth file; prints what was written.
+pub fn write(out: &Path, truth: &Path, cfg: &GenerateConfig) -> anyhow::Result<()> {
+    let seed = cfg.seed;
     let pcap = File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let truth_file =
         File::create(truth).with_context(|| format!("creating {}", truth.display()))?;
-    let summary = generate::write_capture(&cfg, BufWriter::new(pcap), BufWriter::new(truth_file))
+    let summary = generate::write_capture(cfg, BufWriter::new(pcap), BufWriter::new(truth_file))
         .with_context(|| format!("writing {}", out.display()))?;
     eprintln!(
         "wrote {} ({} packets, seed {seed}) and {} ({} injected events)",
@@ -59,6 +71,15 @@ pub fn write(out: &Path, truth: &Path, seed: u64, packets: u64) -> anyhow::Resul
 /// Runs the command.
 pub fn run(args: GenerateArgs) -> anyhow::Result<std::process::ExitCode> {
     let truth = args.truth.unwrap_or_else(|| truth_path(&args.out));
-    write(&args.out, &truth, args.seed, args.packets)?;
+    let start_us = match args.start.as_deref() {
+        None => None,
+        Some("now") => Some(chrono::Utc::now().timestamp_micros()),
+        Some(text) => Some(crate::query_cmd::parse_time(text)?),
+    };
+    write(
+        &args.out,
+        &truth,
+        &config(args.seed, args.packets, start_us),
+    )?;
     Ok(std::process::ExitCode::SUCCESS)
 }

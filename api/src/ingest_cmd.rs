@@ -171,12 +171,16 @@ pub(crate) fn seconds_to_us(s: f64, option: &str) -> anyhow::Result<i64> {
     Ok((s * 1e6) as i64)
 }
 
-/// The embedded default input: `<data>/demo.pcap`, generated once.
+/// The embedded default input: `<data>/demo.pcap`, generated once. It ends about now (its
+/// minute-long traffic starts two minutes ago, to the second), so a dashboard's "last 15 min"
+/// shows it.
 pub(crate) fn demo_capture(data: &Path) -> anyhow::Result<PathBuf> {
     let pcap = data.join("demo.pcap");
     if !pcap.exists() {
         let truth = crate::generate_cmd::truth_path(&pcap);
-        crate::generate_cmd::write(&pcap, &truth, 1, 20_000)?;
+        let start = chrono::Utc::now().timestamp() - 120;
+        let cfg = crate::generate_cmd::config(1, 20_000, Some(start * 1_000_000));
+        crate::generate_cmd::write(&pcap, &truth, &cfg)?;
     }
     Ok(pcap)
 }

@@ -28,6 +28,54 @@ fn summary_value(text: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no `{key}` in\n{text}"))
 }
 
+/// Time of a classic pcap's first packet, µs.
+fn first_packet_us(pcap: &[u8]) -> i64 {
+    let word = |at: usize| i64::from(u32::from_le_bytes(pcap[at..at + 4].try_into().unwrap()));
+    word(24) * 1_000_000 + word(28)
+}
+
+#[test]
+fn generate_starts_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |start: &str| {
+        let out = faultline(
+            &[
+                "generate",
+                "--out",
+                "g.pcap",
+                "--packets",
+                "500",
+                "--start",
+                start,
+            ],
+            d,
+        );
+        (
+            out.status.success(),
+            std::fs::read(d.join("g.pcap")).ok(),
+            out,
+        )
+    };
+    let (ok, pcap, out) = run("2025-06-01T12:00:00Z");
+    assert!(ok, "{out:?}");
+    assert_eq!(first_packet_us(&pcap.unwrap()), 1_748_779_200_000_000);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let (ok, pcap, out) = run("now");
+    assert!(ok, "{out:?}");
+    let first = first_packet_us(&pcap.unwrap());
+    assert!((before..before + 60_000_000).contains(&first), "{first}");
+    let (ok, _, out) = run("yesterday");
+    assert!(!ok);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot read time `yesterday`"),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn ingest_then_query() {
     let dir = tempfile::tempdir().unwrap();

@@ -142,6 +142,13 @@ async fn serve_with_no_capture_serves_the_demo_errors() {
     for kind in ["icmp", "tcp"] {
         assert!(kinds.contains(&kind), "no {kind} errors among {kinds:?}");
     }
+    // The demo ends about when it was made: the dashboard's "last 15 min" shows its errors.
+    let (_, recent) = served
+        .json(&format!(
+            "/api/entries?q={encoded}&from=now-15m&limit=100000&format=json"
+        ))
+        .await;
+    assert_eq!(recent["rows"].as_array().unwrap().len(), rows.len());
     let (_, summary) = served.json("/api/errors/summary").await;
     assert!(
         !summary["buckets"].as_array().unwrap().is_empty(),
