@@ -914,20 +914,27 @@ fn unanswered_request(sc: &mut Script<'_>, h: &mut Http, t: i64) -> (u32, i64) {
         Body::None,
         0,
     );
+    let whole = Payload::Msg {
+        msg: m,
+        off: 0,
+        len,
+    };
+    one_segment(sc, h, CLIENT, t, whole)
+}
+
+/// `payload` as one segment from `who` at `t`, then the peer's ACK of it; returns the
+/// segment's ordinal and the time of the ACK.
+fn one_segment(
+    sc: &mut Script<'_>,
+    h: &mut Http,
+    who: usize,
+    t: i64,
+    payload: Payload,
+) -> (u32, i64) {
     let flags = crate::decode::tcp_flags::ACK | crate::decode::tcp_flags::PSH;
-    let o = h.tcp.seg(
-        sc,
-        CLIENT,
-        t,
-        flags,
-        Payload::Msg {
-            msg: m,
-            off: 0,
-            len,
-        },
-    );
-    let t1 = t + h.tcp.react(&mut sc.rng, SERVER);
-    h.tcp.ack_all_of(sc, CLIENT, t1);
+    let o = h.tcp.seg(sc, who, t, flags, payload);
+    let t1 = t + h.tcp.react(&mut sc.rng, 1 - who);
+    h.tcp.ack_all_of(sc, who, t1);
     (o, t1)
 }
 
@@ -1039,10 +1046,7 @@ fn http_bad_chunk(sc: &mut Script<'_>) {
         }
         o.extend_from_slice(b"</ul></body></html>\n");
     });
-    let flags = crate::decode::tcp_flags::ACK | crate::decode::tcp_flags::PSH;
-    let o = h.tcp.seg(sc, SERVER, t, flags, resp);
-    let t1 = t + h.tcp.react(&mut sc.rng, CLIENT);
-    h.tcp.ack_all_of(sc, SERVER, t1);
+    let (o, t1) = one_segment(sc, &mut h, SERVER, t, resp);
     let d = sc.rng.range(50, 2_000);
     h.tcp.close(sc, SERVER, t1 + d);
     sc.draft(app_draft(
@@ -1107,10 +1111,7 @@ fn http_not_http(sc: &mut Script<'_>) {
         ]);
         o.extend((0..n).map(|i| (i * 37 % 251) as u8));
     });
-    let flags = crate::decode::tcp_flags::ACK | crate::decode::tcp_flags::PSH;
-    let o = h.tcp.seg(sc, CLIENT, t, flags, hello);
-    let t1 = t + h.tcp.react(&mut sc.rng, SERVER);
-    h.tcp.ack_all_of(sc, CLIENT, t1);
+    let (o, t1) = one_segment(sc, &mut h, CLIENT, t, hello);
     let d = sc.rng.range(100, 2_000);
     h.tcp.close(sc, SERVER, t1 + d);
     sc.draft(app_draft(Event::HttpNotHttp, o, "not-http", Some(&h.tcp)));
