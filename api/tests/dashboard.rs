@@ -11,6 +11,7 @@ use std::path::Path;
 use faultline::server::{self, AppState, IngestQueue, IngestSource, JobState, ServerConfig};
 use faultline_engine::{Engine, EngineConfig};
 use faultline_ingest::pipeline::PipelineConfig;
+use faultline_ingest::recorder::{Recorder, RecorderConfig};
 use serde_json::{Value, json};
 
 /// A server on 127.0.0.1:0 with the dashboard routes, stopped when dropped.
@@ -49,6 +50,10 @@ impl TestServer {
             upload_dir: None,
         };
         let state = AppState::new(engine, config, metrics, queue.clone());
+        // A recorder, so that the detail pane offers the flow's packets.
+        let recorder =
+            Recorder::open(&dir.path().join("recorder"), RecorderConfig::default()).unwrap();
+        state.set_recorder(recorder);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = server::app(state.clone(), server::dashboard::routes());

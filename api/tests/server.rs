@@ -353,6 +353,7 @@ async fn one_entry_with_its_flow() {
     assert_eq!(one["entry"], *row);
     assert_eq!(one["flow"]["flow_id"], row["flow_id"]);
     assert!(one["flow"]["start"].is_string());
+    assert_eq!(one["pcap"], false, "this server records no packets");
 
     let (status, body) = s.get_json("/api/entries/1").await;
     assert_eq!((status, error_code(&body)), (404, "not_found"));

@@ -58,7 +58,9 @@ pub async fn list(
     respond(stream, format, &limits, Some(permit)).await
 }
 
-/// `GET /api/entries/{id}`: `{"entry": {...every column...}, "flow": {...} | null}`.
+/// `GET /api/entries/{id}`: `{"entry": {...every column...}, "flow": {...} | null, "pcap":
+/// bool}`; `pcap` tells whether this server records packets, so that `GET /api/pcap` can give
+/// the flow's.
 pub async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -93,8 +95,9 @@ pub async fn one(
         }
         None => None,
     };
+    let pcap = state.recorder().is_some();
     Ok(Json(
-        serde_json::json!({ "entry": entry_json, "flow": flow }),
+        serde_json::json!({ "entry": entry_json, "flow": flow, "pcap": pcap }),
     ))
 }
 

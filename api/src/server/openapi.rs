@@ -139,7 +139,7 @@ pub fn document() -> Value {
             "/api/entries/{id}": { "get": {
                 "summary": "one entry with every column, and its flow",
                 "parameters": [ { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } } ],
-                "responses": with_errors(json_ok("{entry, flow}"), &["400", "401", "404"]) } },
+                "responses": with_errors(json_ok("{entry, flow, pcap} (pcap: whether /api/pcap has the flow's packets)"), &["400", "401", "404"]) } },
             "/api/kfl/check": { "post": {
                 "summary": "parse and check KFL: tree, warnings with positions, equivalent SQL",
                 "requestBody": { "required": true, "content": { "application/json": { "schema": {

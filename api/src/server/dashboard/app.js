@@ -548,10 +548,14 @@ async function showDetail(id) {
       if (res.flow.flow_id) {
         const b = el("button", { type: "button" }, "show this flow's entries");
         b.addEventListener("click", () => applyQuery("flow_id == " + res.flow.flow_id));
-        const pcap = apiUrl("/api/pcap", { q: "flow_id == " + res.flow.flow_id, access_token: token });
-        const download = el("a", { class: "button", id: "pcap-link", href: pcap.pathname + pcap.search,
-          download: "flow-" + res.flow.flow_id + ".pcap" }, "download pcap of the flow");
-        parts.push(b, download);
+        parts.push(b);
+        if (res.pcap) {
+          const pcap = apiUrl("/api/pcap", { q: "flow_id == " + res.flow.flow_id, access_token: token });
+          parts.push(el("a", { class: "button", id: "pcap-link", href: pcap.pathname + pcap.search,
+            download: "flow-" + res.flow.flow_id + ".pcap" }, "download pcap of the flow"));
+        } else {
+          parts.push(el("span", { class: "muted", id: "pcap-off" }, "this server records no packets (--no-record)"));
+        }
       }
       parts.push(fieldsTable(res.flow));
     }
