@@ -225,11 +225,7 @@ impl ByteStream {
             self.compact();
         }
         if end - self.hold_base > self.max_hold as u64 {
-            // Does not fit even after compaction: what is held, and the hole up to this
-            // segment, are given up on.
-            self.flush(out);
-            self.gap_to(start, out);
-            self.deliver(payload, out);
+            self.overflow(start, payload, out);
             return;
         }
         self.stats.held_segments += 1;
@@ -238,6 +234,41 @@ impl ByteStream {
             self.hold.resize(need, 0);
         }
         self.fill_uncovered(start, payload);
+    }
+
+    /// A segment at stream offset `start` that does not fit in the buffer even after
+    /// compaction: the holes before it are given up as gaps, and its bytes and the held ones
+    /// are handed over in stream order, the held copy first where both have a byte (first
+    /// copy wins). Nothing received is lost.
+    fn overflow(&mut self, start: u64, payload: &[u8], out: &mut impl FnMut(Chunk<'_>)) {
+        while let Some(&(a, _)) = self.ranges.first() {
+            if a >= start {
+                break;
+            }
+            self.gap_to(a, out);
+            self.drain(out);
+        }
+        self.gap_to(start, out);
+        let mut new = false;
+        loop {
+            // `offset >= start` from here on.
+            let skip = (self.offset - start) as usize;
+            let rest = payload.get(skip..).unwrap_or_default();
+            if rest.is_empty() {
+                break;
+            }
+            let upto = self.ranges.first().map_or(rest.len(), |&(a, _)| {
+                usize::try_from(a - self.offset).map_or(rest.len(), |n| n.min(rest.len()))
+            });
+            if upto > 0 {
+                new = true;
+                self.deliver(&rest[..upto], out);
+            }
+            self.drain(out);
+        }
+        if !new {
+            self.stats.duplicates += 1;
+        }
     }
 
     /// Drops held bytes before the next expected offset.
@@ -318,6 +349,37 @@ mod tests {
         s.syn(99);
         assert_eq!(run(&mut s, &[(100, "abc"), (103, "def")]), "abcdef");
         assert_eq!(s.stats().delivered, 6);
+    }
+
+    #[test]
+    fn an_overflowing_segment_hands_over_only_bytes_past_the_held_data() {
+        // A segment that does not fit in the buffer beside what is held: holes before it
+        // become gaps, no byte is handed over twice or lost, held copies win. Offset k holds
+        // letter k ('a' is offset 0, sequence number 1).
+        type Case<'a> = (usize, &'a [(u32, &'a str)], &'a str);
+        let cases: [Case<'_>; 4] = [
+            // Starts inside the held bytes.
+            (10, &[(6, "fghij"), (8, "hijklmnop")], "<5>fghijklmnop"),
+            // Starts before the held bytes and ends inside them.
+            (12, &[(8, "hijk"), (10, "jklmnopq")], "<7>hijklmnopq"),
+            // Covers the held bytes: the hole before it is given up only up to its start.
+            (
+                12,
+                &[(6, "fghijk"), (3, "cdefghijklmnop")],
+                "<2>cdefghijklmnop",
+            ),
+            // Two held ranges, the segment bridging them; the held copies win.
+            (
+                14,
+                &[(4, "dEF"), (9, "iJK"), (5, "efghijklmnopq")],
+                "<3>dEFghiJKlmnopq",
+            ),
+        ];
+        for (hold, segs, want) in cases {
+            let mut s = ByteStream::new(hold);
+            s.syn(0);
+            assert_eq!(run(&mut s, segs), want, "{segs:?}");
+        }
     }
 
     #[test]
