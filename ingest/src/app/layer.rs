@@ -235,7 +235,7 @@ impl StreamDissector for HttpConn {
             Chunk::Data(d) => self.data(client, d, ts, &mut |t| ctx.http(t)),
             Chunk::Gap(n) => {
                 ctx.signs.gap_bytes[usize::from(!client)] += n;
-                self.gap(client, n, &mut |t| ctx.http(t));
+                self.gap(client, n, ts, &mut |t| ctx.http(t));
             }
         }
     }
@@ -307,12 +307,17 @@ impl<D: StreamDissector> TcpApp<D> {
                 dissector.mid_stream(!client);
             }
         }
+        // The acknowledgement first: the peer's bytes it covers were received before this
+        // segment was sent (a response follows its request even when the capture missed it).
+        if seg.flags & tcp_flags::ACK != 0 {
+            streams[1 - d].ack(seg.ack, &mut |c| dissector.chunk(!client, c, ts, ctx));
+        }
         streams[d].set_max_hold(max_hold);
         streams[d].segment(seg.seq, seg.payload, &mut |c| {
             dissector.chunk(client, c, ts, ctx)
         });
-        if seg.flags & tcp_flags::ACK != 0 {
-            streams[1 - d].ack(seg.ack, &mut |c| dissector.chunk(!client, c, ts, ctx));
+        if seg.flags & tcp_flags::FIN != 0 {
+            streams[d].fin(seg.seq.wrapping_add(seg.payload.len() as u32));
         }
     }
 

@@ -452,8 +452,9 @@ impl HttpConn {
         }
     }
 
-    /// `len` bytes of one direction were never captured.
-    pub fn gap(&mut self, client: bool, len: u64, out: &mut impl FnMut(Txn<'_>)) {
+    /// `len` bytes of one direction were never captured; `ts_us` is when that became known
+    /// (the time of a request lost whole).
+    pub fn gap(&mut self, client: bool, len: u64, ts_us: i64, out: &mut impl FnMut(Txn<'_>)) {
         let d = usize::from(!client);
         if client {
             self.client_gap = true;
@@ -468,7 +469,7 @@ impl HttpConn {
                 self.dirs[d].msg_size += left;
                 self.message_end(client, out);
                 if len > left {
-                    self.lost_message(client, out);
+                    self.lost_message(client, ts_us, out);
                 }
             }
             State::UntilClose => {
@@ -476,8 +477,11 @@ impl HttpConn {
                 return;
             }
             State::Chunked(_) => self.message_end(client, out),
-            State::Head => self.lost_message(client, out),
-            State::Resync | State::Off => return,
+            // Between messages, or still looking for the next one after an earlier gap or
+            // garbage: each gap is taken for one whole message (a receiver acknowledges each
+            // response, or request, it got; so separate gaps are separate messages).
+            State::Head | State::Resync => self.lost_message(client, ts_us, out),
+            State::Off => return,
         }
         self.dirs[d].partial.clear();
         self.dirs[d].state = State::Resync;
@@ -836,11 +840,10 @@ impl HttpConn {
         });
     }
 
-    /// A whole message of a direction fell into a gap.
-    fn lost_message(&mut self, client: bool, out: &mut impl FnMut(Txn<'_>)) {
+    /// A whole message of a direction fell into a gap found at `ts_us`.
+    fn lost_message(&mut self, client: bool, ts_us: i64, out: &mut impl FnMut(Txn<'_>)) {
         if client {
-            let ts = self.dirs[0].msg_ts;
-            self.push_slot(Slot::Lost, ts, out);
+            self.push_slot(Slot::Lost, ts_us, out);
         } else if let Some(p) = self.pending.pop_front() {
             self.emit_unanswered(p, Missing::Lost, out);
             if self.pending.is_empty() {

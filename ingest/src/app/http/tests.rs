@@ -69,7 +69,7 @@ impl Run {
     fn gap(&mut self, client: bool, len: u64) -> &mut Self {
         {
             let mut out = Self::sink(&mut self.seen, &mut self.headers);
-            self.conn.gap(client, len, &mut out);
+            self.conn.gap(client, len, 1_000, &mut out);
         }
         self
     }
@@ -218,6 +218,26 @@ fn garbage_is_a_parser_error_and_the_stream_resynchronises() {
     assert_eq!(
         r.client(GET).server(resp).outcomes(),
         [Outcome::Parser(Problem::ChunkSize, false)]
+    );
+}
+
+#[test]
+fn each_gap_is_one_lost_message_even_back_to_back() {
+    let mut r = Run::new();
+    r.client(&[GET, GET, GET].concat());
+    let seen = r
+        .gap(false, OK5.len() as u64)
+        .gap(false, OK5.len() as u64)
+        .server(OK5)
+        .end();
+    let outcomes: Vec<_> = seen.iter().map(|s| s.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::NoResponse(Missing::Lost),
+            Outcome::NoResponse(Missing::Lost),
+            Outcome::Complete
+        ]
     );
 }
 

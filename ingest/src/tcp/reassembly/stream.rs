@@ -5,8 +5,9 @@
 //! resolved "first copy wins" (a retransmission never rewrites what was already received or
 //! delivered), as the BSD and Linux stacks do. A hole becomes a gap, handed to the dissector
 //! as [`Chunk::Gap`] instead of bytes, when the held data would overflow the buffer, when the
-//! peer acknowledges data past the hole while data beyond it is held (the receiver got bytes
-//! the capture missed), or when the stream is flushed at its end. The hold buffer's memory is
+//! peer acknowledges data past it (the receiver got bytes the capture missed: Zeek's content
+//! gap, tshark's "ACKed segment that wasn't captured"; a FIN's sequence number is not data),
+//! or when the stream is flushed at its end. The hold buffer's memory is
 //! released when it empties (kept only when small) and when the stream is dropped. A segment
 //! that starts before the next expected byte hands over only its new tail.
 
@@ -52,6 +53,8 @@ pub struct ByteStream {
     /// Filled ranges of `hold`, as stream offsets, sorted and disjoint.
     ranges: Vec<(u64, u64)>,
     max_hold: usize,
+    /// Stream offset of this direction's FIN, once seen: acknowledgements reach one past it.
+    fin: Option<u64>,
     stats: StreamStats,
 }
 
@@ -137,18 +140,35 @@ impl ByteStream {
         self.store(start as u64, payload, out);
     }
 
-    /// The peer acknowledged up to `ack`: when that covers held data, the bytes before it
-    /// reached the receiver without being captured, so the hole is a gap.
+    /// This direction's FIN at sequence number `seq` (after its payload, if any).
+    pub fn fin(&mut self, seq: u32) {
+        if self.started {
+            let at = self.offset_of(seq);
+            self.fin = u64::try_from(at).ok();
+        }
+    }
+
+    /// The peer acknowledged up to `ack`: the bytes before it reached the receiver, so those
+    /// not captured are a gap (up to held data, which is then handed over, or up to `ack`).
     pub fn ack(&mut self, ack: u32, out: &mut impl FnMut(Chunk<'_>)) {
-        if !self.started || self.ranges.is_empty() {
+        if !self.started {
             return;
         }
-        let acked = self.offset_of(ack);
-        if let Some(&(first, _)) = self.ranges.first()
-            && acked > i128::from(first)
-        {
-            self.gap_to(first, out);
-            self.drain(out);
+        let mut acked = self.offset_of(ack);
+        if let Some(fin) = self.fin {
+            acked = acked.min(i128::from(fin));
+        }
+        if acked <= i128::from(self.offset) {
+            return;
+        }
+        match self.ranges.first() {
+            Some(&(first, _)) if acked > i128::from(first) => {
+                self.gap_to(first, out);
+                self.drain(out);
+            }
+            Some(_) => {}
+            // `acked > offset >= 0` fits in u64.
+            None => self.gap_to(acked as u64, out),
         }
     }
 
@@ -380,6 +400,31 @@ mod tests {
             s.syn(0);
             assert_eq!(run(&mut s, segs), want, "{segs:?}");
         }
+    }
+
+    #[test]
+    fn an_ack_past_what_was_seen_is_a_gap_but_a_fins_is_not() {
+        let mut gaps = String::new();
+        let mut s = ByteStream::new(1024);
+        s.syn(0);
+        gaps.push_str(&run(&mut s, &[(1, "abc")]));
+        // The receiver acknowledged 5 bytes the capture never saw.
+        s.ack(9, &mut |c| render(&mut gaps, c));
+        // The next data follows the gap; an old ACK changes nothing.
+        gaps.push_str(&run(&mut s, &[(9, "ij")]));
+        s.ack(4, &mut |c| render(&mut gaps, c));
+        // FIN after "ij" (sequence 11): its ACK (12) is no gap.
+        s.fin(11);
+        s.ack(12, &mut |c| render(&mut gaps, c));
+        assert_eq!(gaps, "abc<5>ij");
+        // Bytes missed before a FIN: the gap ends at the FIN, not one past it.
+        let mut got = String::new();
+        let mut s = ByteStream::new(1024);
+        s.syn(0);
+        got.push_str(&run(&mut s, &[(1, "ab")]));
+        s.fin(6);
+        s.ack(7, &mut |c| render(&mut got, c));
+        assert_eq!(got, "ab<3>");
     }
 
     #[test]
