@@ -341,6 +341,18 @@ fn check_flow(pkts: &[Pkt<'_>], r: &TruthRecord, end: i64) {
             assert!(ack.sent_by_orig(&r.flow) && ack.payload_len == 0, "{name}");
             assert!(fins >= 2, "{name}: closes normally");
         }
+        Event::HttpRequestLost => {
+            let c = r.counters.unwrap();
+            assert_eq!(
+                (c.lost_segments, c.ack_lost_segments, c.retransmissions),
+                (1, 2, 0),
+                "{name}"
+            );
+            // The server's packet acknowledging the missed request.
+            let ack = flow.iter().find(|p| p.ts == r.ts_us).unwrap();
+            assert!(!ack.sent_by_orig(&r.flow), "{name}");
+            assert!(fins >= 2, "{name}: closes normally");
+        }
         Event::HttpRequestReset => {
             assert!(last.flags & RST != 0 && fins == 0, "{name}");
             assert!(!last.sent_by_orig(&r.flow), "{name}: reset by the server");

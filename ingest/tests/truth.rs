@@ -158,9 +158,9 @@ fn produced(b: &RecordBatch) -> Vec<String> {
         .collect()
 }
 
-/// `http`/`dns` error entries: (`kind client -> server error_type | msg`, reason). Complete
-/// transactions are the generator's background traffic, not events.
-fn produced_app(b: &RecordBatch) -> Vec<(String, String)> {
+/// `http`/`dns` error entries: (`kind client -> server error_type | msg`, reason, timestamp).
+/// Complete transactions are the generator's background traffic, not events.
+fn produced_app(b: &RecordBatch) -> Vec<(String, String, i64)> {
     let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
     let u16c = |n: &str| {
         b.column_by_name(n)
@@ -181,6 +181,11 @@ fn produced_app(b: &RecordBatch) -> Vec<(String, String)> {
         u16c(c::DST_PORT),
     );
     let opt16 = |a: &arrow::array::UInt16Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+    let ts = b
+        .column_by_name(c::TIMESTAMP)
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>()
+        .clone();
     (0..b.num_rows())
         .filter(|&i| matches!(kind.value(i), "http" | "dns") && !et.is_null(i))
         .map(|i| {
@@ -192,12 +197,16 @@ fn produced_app(b: &RecordBatch) -> Vec<(String, String)> {
                 et.value(i),
                 msg.value(i)
             );
-            (sig, reason.value(i).to_owned())
+            (sig, reason.value(i).to_owned(), ts.value(i))
         })
         .collect()
 }
 
-fn expected_app(r: &TruthRecord) -> Option<(String, String)> {
+/// The expected application-layer entry of a record: signature, reason fragment, and the span
+/// of the flow its timestamp must fall in (when the record's flow is the entry's).
+type AppExpectation = (String, String, Option<(i64, i64)>);
+
+fn expected_app(r: &TruthRecord) -> Option<AppExpectation> {
     let (a, f) = (r.app.as_ref()?, r.app_flow?);
     let sig = format!(
         "{} {} -> {} {} | {}",
@@ -207,7 +216,8 @@ fn expected_app(r: &TruthRecord) -> Option<(String, String)> {
         a.error_type,
         a.msg
     );
-    Some((sig, a.reason.clone()))
+    let span = r.first_us.zip(r.last_us).filter(|_| r.related.is_none());
+    Some((sig, a.reason.clone(), span))
 }
 
 fn multiset(v: impl IntoIterator<Item = String>) -> BTreeMap<String, usize> {
@@ -257,24 +267,26 @@ fn check(cfg: Config) {
         extra
     );
     // Application-layer errors: exactly those the events cause, each with its reason.
-    let ours_app: Vec<(String, String)> = sink.entries.iter().flat_map(produced_app).collect();
-    let want_app: Vec<(String, String)> = records.iter().filter_map(expected_app).collect();
+    let ours_app: Vec<(String, String, i64)> = sink.entries.iter().flat_map(produced_app).collect();
+    let want_app: Vec<_> = records.iter().filter_map(expected_app).collect();
     assert_eq!(
-        multiset(ours_app.iter().map(|(k, _)| k.clone())),
-        multiset(want_app.iter().map(|(k, _)| k.clone())),
+        multiset(ours_app.iter().map(|(k, _, _)| k.clone())),
+        multiset(want_app.iter().map(|(k, _, _)| k.clone())),
         "seed {}: application-layer errors",
         cfg.seed
     );
-    for (sig, fragment) in &want_app {
+    // Each with its reason, at a time within its flow.
+    for (sig, fragment, span) in &want_app {
+        let within = |ts: i64| span.is_none_or(|(first, last)| (first..=last).contains(&ts));
         assert!(
             ours_app
                 .iter()
-                .any(|(k, r)| k == sig && r.contains(fragment.as_str())),
-            "seed {}: {sig}: no reason containing {fragment:?} in {:?}",
+                .any(|(k, r, ts)| k == sig && r.contains(fragment.as_str()) && within(*ts)),
+            "seed {}: {sig}: no reason containing {fragment:?} within {span:?} in {:?}",
             cfg.seed,
             ours_app
                 .iter()
-                .filter(|(k, _)| k == sig)
+                .filter(|(k, _, _)| k == sig)
                 .collect::<Vec<_>>()
         );
     }
@@ -287,7 +299,7 @@ fn check(cfg: Config) {
     }
     for kind in ["http", "dns"] {
         assert!(
-            want_app.iter().any(|(k, _)| k.starts_with(kind)),
+            want_app.iter().any(|(k, _, _)| k.starts_with(kind)),
             "no {kind} error injected"
         );
     }

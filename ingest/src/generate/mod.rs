@@ -32,7 +32,8 @@
 //!   whose last segment is resent once or twice on timeout (`loss-retransmission`); a
 //!   keep-alive HTTP connection where the capture missed a whole response that the client
 //!   acknowledged (`http-response-lost`: 1 lost and 2 ACKed-unseen segments, and the request
-//!   left without response for "packets lost").
+//!   left without response for "packets lost"), or a whole request that the server
+//!   acknowledged (`http-request-lost`, the same counts, and its response without request).
 //! * Application layer: HTTP requests without response, responses cut short, bytes that are
 //!   not HTTP, DNS queries without response, responses without query and malformed
 //!   datagrams, responses announcing chunked bodies that are not chunked, a connection the

@@ -96,6 +96,7 @@ pub(crate) fn event(sc: &mut Script<'_>, ev: Event) {
         Event::HttpResponseLost => http_response_lost(sc),
         Event::HttpBadChunk => http_bad_chunk(sc),
         Event::HttpRequestReset => http_request_reset(sc),
+        Event::HttpRequestLost => http_request_lost(sc),
         Event::HttpMidStream => http_mid_stream(sc),
         Event::Icmp4PortUnreachable
         | Event::Icmp6PortUnreachable
@@ -1013,6 +1014,49 @@ fn http_response_lost(sc: &mut Script<'_>) {
         Event::HttpResponseLost,
         o,
         "response-not-captured",
+        &h.tcp,
+    ));
+}
+
+/// A keep-alive connection on which the capture missed a whole request: the server received
+/// it and acknowledged it, with a delayed pure ACK or in its response, which the capture has.
+///
+/// tshark's counts mirror those of `http_response_lost`: the server's first packet
+/// acknowledging the missed bytes is "ACKed segment that wasn't captured" (later ones repeat
+/// its ACK number while the client sent nothing new, and are not flagged); the client's first
+/// packet after it starts beyond the highest sequence seen, "previous segment not captured";
+/// and the server's next packet is flagged once more, tshark's highest sequence to be ACKed
+/// having stayed before the hole. Hence 1 lost segment and 2 ACKed-unseen segments.
+fn http_request_lost(sc: &mut Script<'_>) {
+    let v6 = sc.rng.chance(150);
+    let (mut h, t) = open_http(sc, v6, None);
+    let before = sc.rng.range_u32(0, 2);
+    let t = plain_exchanges(sc, &mut h, t, before);
+    let len = sc.rng.range_u32(150, 900);
+    let (o, t) = if sc.rng.chance(500) {
+        let o = h.tcp.uncaptured_then_acked(sc, CLIENT, t, len);
+        (o, h.tcp.last_ts(SERVER) + proc_time(&mut sc.rng))
+    } else {
+        h.tcp.uncaptured(CLIENT, len);
+        h.tcp.counters.ack_lost_segments += 1;
+        let o = sc.next_ord();
+        h.tcp.first_loss.get_or_insert(o);
+        (
+            o,
+            t + h.tcp.react(&mut sc.rng, SERVER) + proc_time(&mut sc.rng),
+        )
+    };
+    let resp = Response::random(&mut sc.rng);
+    let (m, rlen) = sc.msg(|out, _| resp.head(t, out), resp.body, resp.body_len);
+    let t = h.tcp.send(sc, SERVER, t, m, rlen, &Plan::default());
+    h.tcp.counters.lost_segments += 1;
+    h.tcp.counters.ack_lost_segments += 1;
+    let d = sc.rng.range(1_000, 500_000);
+    h.tcp.close(sc, CLIENT, t + d);
+    sc.draft(tcp_draft(
+        Event::HttpRequestLost,
+        o,
+        "request-not-captured",
         &h.tcp,
     ));
 }

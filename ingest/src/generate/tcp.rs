@@ -268,9 +268,17 @@ impl TcpConn {
         self.seg(sc, who, ts, ACK, Payload::Empty)
     }
 
-    /// `len` bytes that `from` sent at `ts` and the peer received, but that the capture
-    /// missed (a drop at the capture point, not on the wire, so nothing is retransmitted);
-    /// then the peer's delayed ACK of them. Returns the ACK's ordinal.
+    /// `len` bytes that `from` sent and the peer received, but that the capture missed (a
+    /// drop at the capture point, not on the wire, so nothing is retransmitted): the peer's
+    /// next packets acknowledge them.
+    pub(crate) fn uncaptured(&mut self, from: usize, len: u32) {
+        let next = self.side[from].next.wrapping_add(len);
+        self.side[from].next = next;
+        self.side[1 - from].rcv = next;
+    }
+
+    /// [`Self::uncaptured`] bytes sent at `ts`, then the peer's delayed ACK of them. Returns
+    /// the ACK's ordinal.
     ///
     /// tshark flags that ACK "ACKed segment that wasn't captured": it acknowledges beyond the
     /// highest sequence number seen from `from`, whose latest packet moved its own ACK number
@@ -283,10 +291,9 @@ impl TcpConn {
         len: u32,
     ) -> u32 {
         let to = 1 - from;
-        self.side[from].next = self.side[from].next.wrapping_add(len);
+        self.uncaptured(from, len);
         let a = ts + self.react(&mut sc.rng, to) + DELAYED_ACK_US;
-        let upto = self.side[from].next;
-        let ord = self.ack(sc, to, a, Some(upto));
+        let ord = self.ack(sc, to, a, None);
         self.counters.ack_lost_segments += 1;
         self.first_loss.get_or_insert(ord);
         ord

@@ -25,6 +25,9 @@ pub enum Event {
     ResetByOriginator,
     /// Established, then RST from the responder in the middle of a response.
     ResetByResponder,
+    /// On a keep-alive HTTP connection, the capture missed a whole request (the server
+    /// acknowledged it); its response was captured.
+    HttpRequestLost,
     /// An HTTP request the server acknowledged, then reset the connection instead of
     /// answering (a crashed worker, or a proxy whose upstream failed).
     HttpRequestReset,
@@ -102,7 +105,7 @@ pub enum Event {
 
 impl Event {
     /// The events the generator schedules on purpose (all but by-products), in a stable order.
-    pub const INJECTED: [Event; 38] = [
+    pub const INJECTED: [Event; 39] = [
         Event::SynNoAnswer,
         Event::SynRefused,
         Event::ResetByOriginator,
@@ -138,6 +141,7 @@ impl Event {
         Event::HttpResponseLost,
         Event::HttpBadChunk,
         Event::HttpRequestReset,
+        Event::HttpRequestLost,
         Event::SynTimeExceeded,
         Event::HttpCaptureEnded,
         Event::HttpMidStream,
@@ -183,6 +187,7 @@ impl Event {
             Event::HttpResponseLost => "http-response-lost",
             Event::HttpBadChunk => "http-bad-chunk",
             Event::HttpRequestReset => "http-request-reset",
+            Event::HttpRequestLost => "http-request-lost",
             Event::HttpMidStream => "http-mid-stream",
         }
     }
@@ -207,7 +212,10 @@ impl Event {
             | Event::CloseWait
             | Event::LastAck => EntryKind::Tcp,
             Event::IdleUnacked => EntryKind::Timeout,
-            Event::LossGap | Event::LossRetransmission | Event::HttpResponseLost => EntryKind::Loss,
+            Event::LossGap
+            | Event::LossRetransmission
+            | Event::HttpResponseLost
+            | Event::HttpRequestLost => EntryKind::Loss,
             Event::HttpNoResponse
             | Event::HttpResponseCut
             | Event::HttpNotHttp
@@ -328,6 +336,12 @@ impl Event {
                 ErrorType::PairNotFound,
                 "request without response",
                 "packets lost: the response fell in a gap of the server's stream",
+            ),
+            Event::HttpRequestLost => t(
+                "http",
+                ErrorType::PairNotFound,
+                "response without request",
+                "packets lost: the request fell in a gap of the client's stream",
             ),
             Event::HttpRequestReset => t(
                 "http",
