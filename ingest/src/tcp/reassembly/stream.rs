@@ -20,6 +20,10 @@ pub enum Chunk<'a> {
     Gap(u64),
 }
 
+/// Largest TCP window (RFC 7323: 2^30 bytes with window scaling): an acknowledgement further
+/// ahead of the bytes seen cannot be of data the receiver got, and makes no gap.
+const MAX_WINDOW: i128 = 1 << 30;
+
 /// Hold buffers up to this size are kept for reuse when they empty; larger ones are freed, so
 /// that many idle streams do not keep the memory of a past reordering.
 const KEEP_CAPACITY: usize = 2 * 1024;
@@ -158,7 +162,8 @@ impl ByteStream {
         if let Some(fin) = self.fin {
             acked = acked.min(i128::from(fin));
         }
-        if acked <= i128::from(self.offset) {
+        let ahead = acked - i128::from(self.offset);
+        if ahead <= 0 || ahead > MAX_WINDOW {
             return;
         }
         match self.ranges.first() {
@@ -425,6 +430,13 @@ mod tests {
         s.fin(6);
         s.ack(7, &mut |c| render(&mut got, c));
         assert_eq!(got, "ab<3>");
+        // An ACK further ahead than any window is bogus: no gap, later data still flows.
+        let mut got = String::new();
+        let mut s = ByteStream::new(1024);
+        s.syn(0);
+        s.ack(0x5000_0000, &mut |c| render(&mut got, c));
+        got.push_str(&run(&mut s, &[(1, "ab")]));
+        assert_eq!(got, "ab");
     }
 
     #[test]
