@@ -293,6 +293,11 @@ fn framing(headers: &[httparse::Header<'_>], request: bool) -> Result<State, Pro
 }
 
 /// Where a request or response starts in `bytes`, for resynchronising.
+/// Bytes kept from the end of a chunk while resynchronising: a message start split across
+/// chunks (the longest is `CONNECT `, 8 bytes) is found with the byte before it (a request
+/// starts a line).
+const RESYNC_TAIL: usize = 9;
+
 fn message_start(client: bool, bytes: &[u8]) -> Option<usize> {
     if !client {
         return bytes.windows(7).position(|w| w == b"HTTP/1.");
@@ -356,7 +361,7 @@ impl HttpConn {
     /// The direction's stream began without its start (no SYN seen): look for a message start
     /// instead of parsing from the first byte.
     pub fn mid_stream(&mut self, client: bool) {
-        self.dirs[usize::from(!client)].state = State::Resync;
+        self.resync(usize::from(!client));
         if client {
             self.client_mid_stream = true;
         }
@@ -409,23 +414,75 @@ impl HttpConn {
                     self.dirs[d].msg_size += bytes.len() as u64;
                     bytes.len()
                 }
-                State::Resync => match message_start(client, bytes) {
-                    Some(i) => {
-                        self.dirs[d].state = State::Head;
-                        if i == 0 {
-                            continue;
-                        }
-                        i
+                State::Resync => {
+                    if self.start_in_tail(client, bytes, ts_us) {
+                        continue;
                     }
-                    None => bytes.len(),
-                },
+                    match message_start(client, bytes) {
+                        Some(i) => {
+                            self.dirs[d].partial.clear();
+                            self.dirs[d].state = State::Head;
+                            if i == 0 {
+                                continue;
+                            }
+                            i
+                        }
+                        None => {
+                            self.keep_tail(client, bytes);
+                            bytes.len()
+                        }
+                    }
+                }
                 State::Off => bytes.len(),
             };
-            if used == 0 {
+            // Nothing consumed ends the loop, unless a parse error just sent the direction
+            // looking for the next message start in these same bytes.
+            if used == 0 && self.dirs[d].state != State::Resync {
                 break;
             }
             bytes = &bytes[used.min(bytes.len())..];
         }
+    }
+
+    /// Direction `d` looks for the next message start. What it is given next begins a line,
+    /// as far as requests are concerned (the kept bytes start with a line end).
+    fn resync(&mut self, d: usize) {
+        let dir = &mut self.dirs[d];
+        dir.state = State::Resync;
+        dir.partial.clear();
+        dir.partial.push(b'\n');
+    }
+
+    /// While resynchronising: whether a message starts in the bytes kept from the previous
+    /// chunk and continues in `bytes`. If so, those bytes become the start of the head being
+    /// read (the direction is then in `Head`).
+    fn start_in_tail(&mut self, client: bool, bytes: &[u8], ts_us: i64) -> bool {
+        let d = usize::from(!client);
+        let held = self.dirs[d].partial.len();
+        if held == 0 {
+            return false;
+        }
+        let mut probe = std::mem::take(&mut self.dirs[d].partial);
+        probe.extend_from_slice(&bytes[..bytes.len().min(RESYNC_TAIL)]);
+        // Position 0 is the byte before the earliest possible start (a request starts a line).
+        let found = (1..held).find(|&i| message_start(client, &probe[i - 1..]) == Some(1));
+        probe.truncate(held);
+        if let Some(i) = found {
+            probe.drain(..i);
+            self.dirs[d].state = State::Head;
+            self.dirs[d].msg_ts = ts_us;
+        }
+        self.dirs[d].partial = probe;
+        found.is_some()
+    }
+
+    /// While resynchronising, after a chunk without a message start: keeps its last bytes
+    /// (with those kept before, when the chunk is short), which may begin one.
+    fn keep_tail(&mut self, client: bool, bytes: &[u8]) {
+        let tail = &mut self.dirs[usize::from(!client)].partial;
+        tail.extend_from_slice(&bytes[bytes.len().saturating_sub(RESYNC_TAIL)..]);
+        let extra = tail.len().saturating_sub(RESYNC_TAIL);
+        tail.drain(..extra);
     }
 
     /// Keeps the first bytes of the current body of a direction, up to the prefix limit.
@@ -483,8 +540,7 @@ impl HttpConn {
             State::Head | State::Resync => self.lost_message(client, ts_us, out),
             State::Off => return,
         }
-        self.dirs[d].partial.clear();
-        self.dirs[d].state = State::Resync;
+        self.resync(d);
     }
 
     /// The connection ended: messages cut short become `unexpected EOF`, requests still
@@ -569,8 +625,9 @@ impl HttpConn {
                     bytes.len()
                 }
                 Err(p) => {
+                    // The next message may start in these bytes: look from the second on.
                     self.parse_error(client, p, out);
-                    bytes.len()
+                    1
                 }
             };
         }
@@ -589,8 +646,9 @@ impl HttpConn {
                 (bytes.len(), false)
             }
             Err(p) => {
+                // The next message may start in these bytes: look from the first on.
                 self.parse_error(client, p, out);
-                (bytes.len(), false)
+                (0, false)
             }
         };
         if !keep {
@@ -865,8 +923,7 @@ impl HttpConn {
             let req = self.pending.pop_front();
             self.emit_request_half(req, ts, Outcome::Parser(problem, false), out);
         }
-        self.dirs[d].partial.clear();
-        self.dirs[d].state = State::Resync;
+        self.resync(d);
     }
 }
 

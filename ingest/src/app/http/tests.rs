@@ -242,6 +242,40 @@ fn each_gap_is_one_lost_message_even_back_to_back() {
 }
 
 #[test]
+fn resynchronising_finds_a_start_split_across_chunks() {
+    // After a gap, the next response arrives in 2-byte pieces: "HT", "TP", "/1", ...
+    for piece in [1, 2, 3, 6, 7, 8] {
+        let mut r = Run::new();
+        r.client(&[GET, GET].concat()).gap(false, 40);
+        for part in OK5.chunks(piece) {
+            r.server(part);
+        }
+        let outcomes: Vec<_> = r.end().iter().map(|s| s.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [Outcome::NoResponse(Missing::Lost), Outcome::Complete],
+            "pieces of {piece}"
+        );
+    }
+    // A request after garbage from the client, in the same piece, split after its line
+    // start: found (the one response answers the garbage's slot, as a server would).
+    let mut r = Run::new();
+    r.client(b"\x16\x03\x01junk\r\nGE")
+        .client(&GET[2..])
+        .server(OK5);
+    let seen = r.end();
+    let outcomes: Vec<_> = seen.iter().map(|s| s.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Parser(Problem::Request(httparse::Error::Token), true),
+            Outcome::NoResponse(Missing::StreamEnd)
+        ]
+    );
+    assert_eq!(seen[1].path.as_deref(), Some("/a?x=1"));
+}
+
+#[test]
 fn gap_swallowing_a_response_leaves_its_request_unanswered() {
     let mut r = Run::new();
     r.client(&[GET, GET, GET].concat());
