@@ -313,7 +313,9 @@ impl<D: StreamDissector> TcpApp<D> {
             streams[1 - d].ack(seg.ack, &mut |c| dissector.chunk(!client, c, ts, ctx));
         }
         streams[d].set_max_hold(max_hold);
-        streams[d].segment(seg.seq, seg.payload, &mut |c| {
+        // Data on a SYN (TCP Fast Open) starts after the SYN's own sequence number.
+        let data_seq = seg.seq.wrapping_add(u32::from(syn));
+        streams[d].segment(data_seq, seg.payload, &mut |c| {
             dissector.chunk(client, c, ts, ctx)
         });
         if seg.flags & tcp_flags::FIN != 0 {

@@ -184,6 +184,22 @@ impl P {
         self.packet(6, len, Transport::Tcp(seg))
     }
 
+    /// A segment carrying `payload` (window 8192).
+    fn tcp_with(&self, flags: u8, seq: u32, ack: u32, payload: &'static [u8]) -> Packet<'static> {
+        let seg = TcpSegment {
+            src_port: self.src.1,
+            dst_port: self.dst.1,
+            seq,
+            ack,
+            flags,
+            window: 8192,
+            window_scale: None,
+            payload_len: payload.len() as u32,
+            payload,
+        };
+        self.packet(6, payload.len() as u32, Transport::Tcp(seg))
+    }
+
     fn udp(&self, payload: &'static [u8]) -> Packet<'static> {
         let d = UdpDatagram {
             src_port: self.src.1,
@@ -946,4 +962,41 @@ fn flow_struct_stays_small() {
     let analyzer = std::mem::size_of::<crate::tcp::analysis::TcpAnalyzer>();
     println!("Flow {size} B (TcpConn {tcp} B, of which TcpAnalyzer {analyzer} B); key 40 B");
     assert!(size <= 560, "Flow is {size} bytes");
+}
+
+/// TCP Fast Open: the request rides on the SYN, whose own sequence number comes before it.
+/// The HTTP transaction is complete, and nothing is taken for a gap.
+#[test]
+fn fast_open_request_on_the_syn_is_dissected() {
+    const REQ: &[u8] = b"GET /tfo HTTP/1.1\r\nHost: a\r\n\r\n";
+    const RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let (rl, sl) = (REQ.len() as u32, RESP.len() as u32);
+    let pkts = [
+        at(0).tcp_with(SYN, CI, 0, REQ),
+        at(10).rev().tcp(SYN | ACK, SI, CI + 1 + rl, 0),
+        at(11).rev().tcp_with(ACK | PSH, SI + 1, CI + 1 + rl, RESP),
+        at(20).tcp(ACK, CI + 1 + rl, SI + 1 + sl, 0),
+        at(30).tcp(FIN | ACK, CI + 1 + rl, SI + 1 + sl, 0),
+        at(40).rev().tcp(FIN | ACK, SI + 1 + sl, CI + 2 + rl, 0),
+        at(50).tcp(ACK, CI + 2 + rl, SI + 2 + sl, 0),
+    ];
+    let mut t = FlowTable::with_app(FlowConfig::default(), crate::app::AppConfig::default());
+    let mut rec = Rec::default();
+    for p in &pkts {
+        t.process(p, &mut rec);
+    }
+    t.finish(&mut rec);
+    let http: Vec<&E> = rec
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Http)
+        .collect();
+    assert_eq!(http.len(), 1, "{:#?}", rec.entries);
+    assert_eq!(http[0].summary, "GET /tfo 200");
+    assert_eq!(http[0].error_type, None, "{:#?}", http[0]);
+    assert!(
+        rec.entries.iter().all(|e| e.kind == EntryKind::Http),
+        "{:#?}",
+        rec.entries
+    );
 }
