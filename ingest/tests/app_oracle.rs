@@ -402,3 +402,33 @@ fn zeek_1000_requests_one_dropped_response() {
     assert_eq!(theirs.len(), 1);
     assert_eq!(e.path.as_deref(), Some(theirs[0][4].as_str()));
 }
+
+/// Flows of which only one direction was captured: a capture of one direction only, and one
+/// whose two directions carry different VLAN tags (two flows). The peer's ACKs show the
+/// missing side sent data; the reason says the capture is one-way rather than blaming lost
+/// packets, a close or a timeout.
+#[test]
+fn one_way_flows_are_called_one_way() {
+    let Some(dirs) = oracle_support::dirs() else {
+        return;
+    };
+    for (capture, halves) in [
+        ("link__rawip_ndpi_ocs.pcap", 6),
+        ("loss__suricata_syn_retransmit_with_ts.pcap", 2),
+    ] {
+        let entries = app_entries(&dirs.pcaps.join(capture));
+        let half: Vec<&AppEntry> = entries
+            .iter()
+            .filter(|e| e.kind == "http" && e.error_type.as_deref() == Some("pair-not-found"))
+            .collect();
+        assert_eq!(half.len(), halves, "{capture}: {half:#?}");
+        for e in half {
+            assert!(
+                e.reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("one-way capture: no packet from the ")),
+                "{capture}: {e:?}"
+            );
+        }
+    }
+}

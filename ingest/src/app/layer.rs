@@ -477,6 +477,7 @@ impl AppLayer {
             return;
         };
         let d = usize::from(side != conn.client);
+        conn.signs.seen[d] = true;
         if seg.flags & tcp_flags::RST != 0 {
             conn.signs.rst[d] = true;
         }

@@ -25,6 +25,9 @@ pub struct FlowSigns {
     pub icmp: Option<(u8, u8, u8)>,
     /// Any message from the client (DNS: any query) was seen.
     pub client_spoke: bool,
+    /// Any TCP segment from `[client, server]` was seen: a side never seen while its peer
+    /// acknowledges its bytes means a one-way capture, not lost packets.
+    pub seen: [bool; 2],
 }
 
 /// How a flow ended, when it has.
@@ -37,6 +40,23 @@ pub struct FlowEnd {
 }
 
 const SIDE: [&str; 2] = ["client", "server"];
+
+/// Writes why the bytes of side `side` (0 client) that its peer acknowledged are missing:
+/// packets the capture lost, or a side never captured at all.
+fn write_missing(out: &mut String, signs: &FlowSigns, side: usize, lost: std::fmt::Arguments<'_>) {
+    if signs.seen[side] {
+        let _ = out.write_fmt(lost);
+    } else {
+        let _ = write!(
+            out,
+            "one-way capture: no packet from the {} was seen on this flow, though the {}'s \
+             ACKs show it sent data (asymmetric routing, or its direction on another VLAN or \
+             interface)",
+            SIDE[side],
+            SIDE[1 - side]
+        );
+    }
+}
 
 /// Writes why the side `waiting_on` (0 client, 1 server) never sent what was expected.
 pub fn write_flow_reason(
@@ -54,11 +74,11 @@ pub fn write_flow_reason(
         return;
     }
     if signs.gap_bytes[waiting_on] > 0 {
-        let _ = write!(
-            out,
+        let lost = format_args!(
             "packets lost: {} bytes of the {}'s stream were not captured",
             signs.gap_bytes[waiting_on], SIDE[waiting_on]
         );
+        write_missing(out, signs, waiting_on, lost);
         return;
     }
     if let Some(side) = (0..2).find(|&s| signs.rst[s]) {
@@ -101,8 +121,12 @@ pub fn http_error(
         Outcome::NoResponse(m) => {
             msg.push_str("request without response");
             match m {
-                Missing::Lost => reason
-                    .push_str("packets lost: the response fell in a gap of the server's stream"),
+                Missing::Lost => write_missing(
+                    reason,
+                    signs,
+                    1,
+                    format_args!("packets lost: the response fell in a gap of the server's stream"),
+                ),
                 Missing::Overflow => {
                     let _ = write!(
                         reason,
@@ -120,8 +144,12 @@ pub fn http_error(
                     "capture began mid-stream: the request was sent before the stream was \
                      first seen (capture start, or the flow expired idle and began anew)",
                 ),
-                Missing::Lost => reason
-                    .push_str("packets lost: the request fell in a gap of the client's stream"),
+                Missing::Lost => write_missing(
+                    reason,
+                    signs,
+                    0,
+                    format_args!("packets lost: the request fell in a gap of the client's stream"),
+                ),
                 Missing::StreamEnd | Missing::Overflow => {
                     reason.push_str("no request was seen on the stream before the response")
                 }
@@ -242,6 +270,9 @@ mod tests {
             "peer reset: the client reset the connection"
         );
         s.gap_bytes[1] = 100;
+        // Bytes the client acknowledged, from a server never seen: a one-way capture.
+        assert!(reason(s, timeout).starts_with("one-way capture: no packet from the server"));
+        s.seen = [true, true];
         assert!(reason(s, timeout).starts_with("packets lost: 100 bytes of the server"));
         s.icmp = Some((4, 3, 3));
         assert!(reason(s, timeout).starts_with("ICMP error received for the flow: "));
