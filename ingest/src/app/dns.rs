@@ -75,12 +75,34 @@ pub struct DnsConn {
     /// TCP framing buffers, `[client, server]`, and whether a gap broke the framing.
     frames: [Vec<u8>; 2],
     unframed: [bool; 2],
+    /// Bytes still to skip of a TCP message a gap damaged, before the next length prefix.
+    skip: [u64; 2],
     // Reused text buffers of the entry being made.
     name: String,
     qtype: String,
     answers: String,
     problem: String,
     addresses: Vec<IpAddr>,
+}
+
+/// Bytes kept while looking for a TCP message start after a gap broke the framing.
+const RESYNC_WINDOW: usize = 16 * 1024;
+
+/// Where a whole TCP-framed message starts in `buf`: a length prefix followed by that many
+/// bytes that parse as a DNS message with one question, standard opcode, and the QR bit of
+/// the direction (`response` for the server's).
+fn resync_at(buf: &[u8], response: bool) -> Option<usize> {
+    (0..buf.len().saturating_sub(13)).find(|&i| {
+        let len = usize::from(u16::from_be_bytes([buf[i], buf[i + 1]]));
+        let Some(msg) = buf.get(i + 2..i + 2 + len) else {
+            return false;
+        };
+        let plausible = msg.len() >= 12
+            && (msg[2] & 0x80 != 0) == response
+            && (msg[2] >> 3) & 0x0f == 0
+            && msg[4..6] == [0, 1];
+        plausible && Packet::parse(msg).is_ok()
+    })
 }
 
 /// Id and QR bit of a message, `None` when shorter than a header.
@@ -100,6 +122,7 @@ impl DnsConn {
             f.clear();
         }
         self.unframed = [false; 2];
+        self.skip = [0; 2];
         if self.arena.capacity() > 4096 {
             self.arena = Vec::new();
         }
@@ -174,11 +197,28 @@ impl DnsConn {
         out: &mut impl FnMut(DnsTxn<'_>),
     ) {
         let d = usize::from(!client);
-        if self.unframed[d] {
-            return;
-        }
+        let skipped = bytes
+            .len()
+            .min(usize::try_from(self.skip[d]).unwrap_or(usize::MAX));
+        self.skip[d] -= skipped as u64;
+        let bytes = &bytes[skipped..];
         let mut buf = std::mem::take(&mut self.frames[d]);
         buf.extend_from_slice(bytes);
+        if self.unframed[d] {
+            match resync_at(&buf, !client) {
+                Some(i) => {
+                    buf.drain(..i);
+                    self.unframed[d] = false;
+                }
+                None => {
+                    // Keep only what a message start could still be in.
+                    let keep = buf.len().min(RESYNC_WINDOW);
+                    buf.drain(..buf.len() - keep);
+                    self.frames[d] = buf;
+                    return;
+                }
+            }
+        }
         let mut at = 0;
         while let Some(len) = buf
             .get(at..at + 2)
@@ -194,18 +234,41 @@ impl DnsConn {
         self.frames[d] = buf;
     }
 
-    /// A gap in a TCP direction: the framing is lost for the rest of it.
-    pub fn tcp_gap(&mut self, client: bool) {
+    /// A gap of `len` bytes in a TCP direction. Inside the message being read (its length
+    /// is known), that message is lost and the framing goes on after it; otherwise the
+    /// framing is lost until a length prefix followed by a message that parses, of the
+    /// direction's kind (queries from the client), is seen.
+    pub fn tcp_gap(&mut self, client: bool, len: u64) {
         let d = usize::from(!client);
-        self.unframed[d] = true;
-        self.frames[d] = Vec::new();
+        if self.unframed[d] {
+            return;
+        }
+        let buf = &mut self.frames[d];
+        let rest = if self.skip[d] > 0 {
+            Some(self.skip[d])
+        } else {
+            buf.get(..2).map(|b| {
+                let frame = 2 + u64::from(u16::from_be_bytes([b[0], b[1]]));
+                frame - buf.len() as u64
+            })
+        };
+        buf.clear();
+        match rest {
+            Some(rest) if len <= rest => self.skip[d] = rest - len,
+            _ => {
+                self.skip[d] = 0;
+                self.unframed[d] = true;
+            }
+        }
     }
 
     /// The flow ended: pending queries have no response; a TCP message cut short is an EOF.
     pub fn end(&mut self, ts_us: i64, out: &mut impl FnMut(DnsTxn<'_>)) {
         for d in 0..2 {
-            if !self.frames[d].is_empty() {
-                self.frames[d].clear();
+            // Bytes kept while looking for a message start after a gap are no message.
+            let cut = !self.unframed[d] && !self.frames[d].is_empty();
+            self.frames[d].clear();
+            if cut {
                 self.emit(None, None, ts_us, DnsOutcome::Eof, out);
             }
         }
@@ -531,6 +594,85 @@ mod tests {
         );
         assert!(seen[0].problem.contains("12-byte"));
         assert!(!seen[1].problem.is_empty());
+    }
+
+    fn framed(msg: &[u8]) -> Vec<u8> {
+        let mut out = (msg.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(msg);
+        out
+    }
+
+    /// Queries 1 to 3 over TCP with `damage` applied to the client's bytes, then the three
+    /// responses; returns the outcomes and names.
+    fn tcp_run(
+        damage: impl Fn(&mut DnsConn, &[Vec<u8>], &mut Vec<Seen>),
+    ) -> Vec<(DnsOutcome, String)> {
+        let mut c = DnsConn::default();
+        let mut seen = Vec::new();
+        let names = ["one.example", "two.example", "three.example"];
+        let queries: Vec<Vec<u8>> = (0..3)
+            .map(|i| framed(&query(i + 1, names[i as usize])))
+            .collect();
+        damage(&mut c, &queries, &mut seen);
+        for (i, name) in names.iter().enumerate() {
+            let r = framed(&response(i as u16 + 1, name, [10, 0, 0, 1]));
+            c.tcp_data(false, &r, 10, &mut collect(&mut seen));
+        }
+        c.end(20, &mut collect(&mut seen));
+        seen.into_iter()
+            .map(|s| (s.outcome, s.name.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn a_tcp_gap_inside_a_message_loses_only_that_message() {
+        let got = tcp_run(|c, q, seen| {
+            c.tcp_data(true, &q[0], 0, &mut collect(seen));
+            // Query 2 loses 5 bytes in its middle; the framing goes on after it, so query 3
+            // is read even though it asks two questions (which a search for a message start
+            // after a gap of unknown extent would not take for one).
+            c.tcp_data(true, &q[1][..10], 0, &mut collect(seen));
+            c.tcp_gap(true, 5);
+            c.tcp_data(true, &q[1][15..], 0, &mut collect(seen));
+            let mut p = Packet::parse(&q[2][2..]).unwrap();
+            p.questions.push(p.questions[0].clone());
+            c.tcp_data(
+                true,
+                &framed(&p.build_bytes_vec().unwrap()),
+                0,
+                &mut collect(seen),
+            );
+        });
+        assert_eq!(
+            got,
+            [
+                (DnsOutcome::Complete, "one.example".into()),
+                (DnsOutcome::NoQuery, "two.example".into()),
+                (DnsOutcome::Complete, "three.example".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn after_a_tcp_gap_of_unknown_extent_the_next_message_is_found() {
+        // Query 2 is lost whole and the gap's end is not known to be a boundary: the
+        // framing is found again at query 3, after junk that is no message.
+        let got = tcp_run(|c, q, seen| {
+            c.tcp_data(true, &q[0], 0, &mut collect(seen));
+            c.tcp_gap(true, q[1].len() as u64 + 3);
+            c.tcp_data(true, b"\x00\x30zz", 0, &mut collect(seen));
+            for piece in q[2].chunks(7) {
+                c.tcp_data(true, piece, 0, &mut collect(seen));
+            }
+        });
+        assert_eq!(
+            got,
+            [
+                (DnsOutcome::Complete, "one.example".into()),
+                (DnsOutcome::NoQuery, "two.example".into()),
+                (DnsOutcome::Complete, "three.example".into()),
+            ]
+        );
     }
 
     #[test]

@@ -264,7 +264,7 @@ impl StreamDissector for DnsConn {
             }
             Chunk::Gap(n) => {
                 ctx.signs.gap_bytes[usize::from(!client)] += n;
-                self.tcp_gap(client);
+                self.tcp_gap(client, n);
             }
         }
     }
