@@ -401,15 +401,19 @@ fn missed_messages_are_lost_halves_and_the_rest_still_pairs() {
         let exchanges = exchanges(&mut rng, n);
         let mut conn = Conn::new(&mut rng);
         let mut want = Vec::new();
+        let mut head_missed = false;
         for (i, x) in exchanges.iter().enumerate() {
             // The last exchange is always captured: a hole is known when data follows it. A
-            // missed HEAD request is not drawn: nothing then tells that its response, which
-            // announces a body, carries none (tshark cannot tell either).
+            // missed HEAD request leaves a response that announces a body it does not carry;
+            // the next response, right after its head, tells. When that next response is
+            // missed too, nothing tells a bodiless response from a body the capture lost, so
+            // that case is not drawn.
             let missed = if i + 1 < n && rng.chance(25) {
-                Some(if x.head { 1 } else { rng.range(0, 1) })
+                Some(if head_missed { 0 } else { rng.range(0, 1) })
             } else {
                 None
             };
+            head_missed = x.head && missed == Some(0);
             conn.send(&mut rng, 0, &x.request, missed != Some(0));
             conn.send(&mut rng, 1, &x.response, missed != Some(1));
             let (path, status) = (Some(x.path.clone()), Some(x.status));

@@ -156,6 +156,9 @@ struct Parser {
     serial: u64,
     /// Body bytes of the current message still to keep.
     body_want: usize,
+    /// The response's request is unknown (lost, or before the capture), so the body its head
+    /// announces may not come: a HEAD request's response announces one and carries none.
+    unsure_body: bool,
 }
 
 /// What kind of request a queue slot holds.
@@ -382,6 +385,13 @@ impl HttpConn {
     ) {
         let d = usize::from(!client);
         while !bytes.is_empty() {
+            if !client && self.dirs[1].unsure_body {
+                match self.body_or_next(bytes, ts_us, out) {
+                    Some(used) => bytes = &bytes[used..],
+                    None => return,
+                }
+                continue;
+            }
             let used = match self.dirs[d].state {
                 State::Head => self.head(client, bytes, ts_us, out),
                 State::Body(left) => {
@@ -483,6 +493,40 @@ impl HttpConn {
         tail.extend_from_slice(&bytes[bytes.len().saturating_sub(RESYNC_TAIL)..]);
         let extra = tail.len().saturating_sub(RESYNC_TAIL);
         tail.drain(..extra);
+    }
+
+    /// The first bytes after the head of a response to an unknown request: its body, or the
+    /// next response when it had none (the request was a HEAD). Up to 7 bytes are held until
+    /// `HTTP/1.` can be told. Returns the bytes of `bytes` used, `None` when all are held.
+    fn body_or_next(
+        &mut self,
+        bytes: &[u8],
+        ts_us: i64,
+        out: &mut impl FnMut(Txn<'_>),
+    ) -> Option<usize> {
+        const NEXT: &[u8] = b"HTTP/1.";
+        let held = self.dirs[1].partial.len().min(NEXT.len());
+        let take = bytes.len().min(NEXT.len() - held);
+        let mut probe = [0u8; 7];
+        probe[..held].copy_from_slice(&self.dirs[1].partial[..held]);
+        probe[held..held + take].copy_from_slice(&bytes[..take]);
+        let seen = &probe[..held + take];
+        if seen.len() < NEXT.len() && NEXT.starts_with(seen) {
+            self.dirs[1].partial.extend_from_slice(bytes);
+            return None;
+        }
+        self.dirs[1].unsure_body = false;
+        let kept = std::mem::take(&mut self.dirs[1].partial);
+        if seen == NEXT {
+            // No body: the held bytes begin the next response's head.
+            self.message_end(false, out);
+            self.dirs[1].msg_ts = ts_us;
+            self.dirs[1].partial = kept;
+        } else if !kept.is_empty() {
+            // A body after all: the held bytes are its first.
+            self.data(false, &kept, ts_us, out);
+        }
+        Some(0)
     }
 
     /// Keeps the first bytes of the current body of a direction, up to the prefix limit.
@@ -717,6 +761,8 @@ impl HttpConn {
         let req = self.pop_request();
         let no_body = req.is_some_and(|r| r.is_head) || code == 204 || code == 304;
         let state = if no_body { State::Head } else { h.framing? };
+        let known = req.is_some_and(|r| matches!(r.slot, Slot::Parsed | Slot::Eof(_)));
+        self.dirs[1].unsure_body = !known && matches!(state, State::Body(_) | State::Chunked(_));
         let tunnel =
             code == 101 || (req.is_some_and(|r| r.is_connect) && (200..300).contains(&code));
         let missing = if self.client_mid_stream {

@@ -276,6 +276,44 @@ fn resynchronising_finds_a_start_split_across_chunks() {
 }
 
 #[test]
+fn a_response_to_a_lost_request_may_have_no_body() {
+    // The capture missed a HEAD request: its response announces 5 bytes and carries none;
+    // the next response, in small pieces, follows its head. Then the same with a real body,
+    // also in small pieces.
+    const HEAD_RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+    for piece in [1, 3, 7, 40] {
+        let mut r = Run::new();
+        r.gap(true, 30).client(GET).server(HEAD_RESP);
+        for part in OK5.chunks(piece) {
+            r.server(part);
+        }
+        let outcomes: Vec<_> = r.end().iter().map(|s| s.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [Outcome::NoRequest(Missing::Lost), Outcome::Complete],
+            "pieces of {piece}"
+        );
+        let mut r = Run::new();
+        r.gap(true, 30).client(GET);
+        for part in [OK5, OK5].concat().chunks(piece) {
+            r.server(part);
+        }
+        let seen = r.end();
+        let outcomes: Vec<_> = seen.iter().map(|s| s.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [Outcome::NoRequest(Missing::Lost), Outcome::Complete],
+            "pieces of {piece}"
+        );
+        assert_eq!(
+            seen[0].resp_size,
+            Some(OK5.len() as u64),
+            "the body counted"
+        );
+    }
+}
+
+#[test]
 fn gap_swallowing_a_response_leaves_its_request_unanswered() {
     let mut r = Run::new();
     r.client(&[GET, GET, GET].concat());
