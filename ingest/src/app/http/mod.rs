@@ -295,12 +295,12 @@ fn framing(headers: &[httparse::Header<'_>], request: bool) -> Result<State, Pro
     }
 }
 
-/// Where a request or response starts in `bytes`, for resynchronising.
 /// Bytes kept from the end of a chunk while resynchronising: a message start split across
 /// chunks (the longest is `CONNECT `, 8 bytes) is found with the byte before it (a request
 /// starts a line).
 const RESYNC_TAIL: usize = 9;
 
+/// Where a request or response starts in `bytes`, for resynchronising.
 fn message_start(client: bool, bytes: &[u8]) -> Option<usize> {
     if !client {
         return bytes.windows(7).position(|w| w == b"HTTP/1.");
