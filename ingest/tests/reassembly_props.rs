@@ -342,22 +342,34 @@ impl Conn {
     }
 }
 
+/// `n` exchanges on one connection, requests sent in batches of 1 to `max_batch` before their
+/// responses: every transaction comes out complete, in order.
+fn pairs_in_order(seed: u64, n: usize, max_batch: usize) {
+    let mut rng = Rng(seed);
+    let exchanges = exchanges(&mut rng, n);
+    let mut conn = Conn::new(&mut rng);
+    let mut sent = 0;
+    while sent < n {
+        let batch = rng.range(1, max_batch).min(n - sent);
+        for x in &exchanges[sent..sent + batch] {
+            conn.send(&mut rng, 0, &x.request, true);
+        }
+        for x in &exchanges[sent..sent + batch] {
+            conn.send(&mut rng, 1, &x.response, true);
+        }
+        sent += batch;
+    }
+    let want: Vec<_> = exchanges
+        .iter()
+        .map(|x| (Some(x.path.clone()), Some(x.status), Outcome::Complete))
+        .collect();
+    assert_eq!(conn.end(), want, "seed {seed}");
+}
+
 #[test]
 fn keep_alive_http_survives_reordering_and_retransmission() {
     for seed in 0..150 {
-        let mut rng = Rng(50_000 + seed);
-        let n = rng.range(1, 12);
-        let exchanges = exchanges(&mut rng, n);
-        let mut conn = Conn::new(&mut rng);
-        for x in &exchanges {
-            conn.send(&mut rng, 0, &x.request, true);
-            conn.send(&mut rng, 1, &x.response, true);
-        }
-        let want: Vec<_> = exchanges
-            .iter()
-            .map(|x| (Some(x.path.clone()), Some(x.status), Outcome::Complete))
-            .collect();
-        assert_eq!(conn.end(), want, "seed {seed}");
+        pairs_in_order(50_000 + seed, Rng(seed).range(1, 12), 1);
     }
 }
 
@@ -366,26 +378,7 @@ fn keep_alive_http_survives_reordering_and_retransmission() {
 #[test]
 fn pipelined_requests_pair_in_order() {
     for seed in 0..150 {
-        let mut rng = Rng(70_000 + seed);
-        let n = rng.range(1, 16);
-        let exchanges = exchanges(&mut rng, n);
-        let mut conn = Conn::new(&mut rng);
-        let mut sent = 0;
-        while sent < n {
-            let batch = rng.range(1, 8).min(n - sent);
-            for x in &exchanges[sent..sent + batch] {
-                conn.send(&mut rng, 0, &x.request, true);
-            }
-            for x in &exchanges[sent..sent + batch] {
-                conn.send(&mut rng, 1, &x.response, true);
-            }
-            sent += batch;
-        }
-        let want: Vec<_> = exchanges
-            .iter()
-            .map(|x| (Some(x.path.clone()), Some(x.status), Outcome::Complete))
-            .collect();
-        assert_eq!(conn.end(), want, "seed {seed}");
+        pairs_in_order(70_000 + seed, Rng(seed).range(1, 16), 8);
     }
 }
 

@@ -170,6 +170,22 @@ impl P {
     }
 
     fn tcp_win(&self, flags: u8, seq: u32, ack: u32, len: u32, window: u16) -> Packet<'static> {
+        self.segment(flags, seq, ack, window, &ZEROS[..len as usize])
+    }
+
+    /// A segment carrying `payload` (window 8192).
+    fn tcp_with(&self, flags: u8, seq: u32, ack: u32, payload: &'static [u8]) -> Packet<'static> {
+        self.segment(flags, seq, ack, 8192, payload)
+    }
+
+    fn segment(
+        &self,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        window: u16,
+        payload: &'static [u8],
+    ) -> Packet<'static> {
         let seg = TcpSegment {
             src_port: self.src.1,
             dst_port: self.dst.1,
@@ -177,22 +193,6 @@ impl P {
             ack,
             flags,
             window,
-            window_scale: None,
-            payload_len: len,
-            payload: &ZEROS[..len as usize],
-        };
-        self.packet(6, len, Transport::Tcp(seg))
-    }
-
-    /// A segment carrying `payload` (window 8192).
-    fn tcp_with(&self, flags: u8, seq: u32, ack: u32, payload: &'static [u8]) -> Packet<'static> {
-        let seg = TcpSegment {
-            src_port: self.src.1,
-            dst_port: self.dst.1,
-            seq,
-            ack,
-            flags,
-            window: 8192,
             window_scale: None,
             payload_len: payload.len() as u32,
             payload,

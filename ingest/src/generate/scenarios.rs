@@ -1006,16 +1006,32 @@ fn http_response_lost(sc: &mut Script<'_>) {
     };
     let resp = Response::random(&mut sc.rng);
     let t = exchange(sc, &mut h, t, get, resp, Twist::None, Twist::None);
+    after_missed_message(
+        sc,
+        h,
+        t,
+        Event::HttpResponseLost,
+        o,
+        "response-not-captured",
+    );
+}
+
+/// The end of a connection on which the capture missed a whole message, once the next message
+/// went the other way (see `http_response_lost`): tshark's lost segment and second ACKed-unseen
+/// segment, the client's close, and the event, decided at packet `o`.
+fn after_missed_message(
+    sc: &mut Script<'_>,
+    mut h: Http,
+    t: i64,
+    ev: Event,
+    o: u32,
+    reason: &'static str,
+) {
     h.tcp.counters.lost_segments += 1;
     h.tcp.counters.ack_lost_segments += 1;
     let d = sc.rng.range(1_000, 500_000);
     h.tcp.close(sc, CLIENT, t + d);
-    sc.draft(tcp_draft(
-        Event::HttpResponseLost,
-        o,
-        "response-not-captured",
-        &h.tcp,
-    ));
+    sc.draft(tcp_draft(ev, o, reason, &h.tcp));
 }
 
 /// A keep-alive connection on which the capture missed a whole request: the server received
@@ -1049,16 +1065,7 @@ fn http_request_lost(sc: &mut Script<'_>) {
     let resp = Response::random(&mut sc.rng);
     let (m, rlen) = sc.msg(|out, _| resp.head(t, out), resp.body, resp.body_len);
     let t = h.tcp.send(sc, SERVER, t, m, rlen, &Plan::default());
-    h.tcp.counters.lost_segments += 1;
-    h.tcp.counters.ack_lost_segments += 1;
-    let d = sc.rng.range(1_000, 500_000);
-    h.tcp.close(sc, CLIENT, t + d);
-    sc.draft(tcp_draft(
-        Event::HttpRequestLost,
-        o,
-        "request-not-captured",
-        &h.tcp,
-    ));
+    after_missed_message(sc, h, t, Event::HttpRequestLost, o, "request-not-captured");
 }
 
 /// A request the server acknowledged, then a reset from the server instead of the response.
