@@ -8,30 +8,11 @@
 //! halves. Hundreds of seeded cases each, deterministic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod prop_support;
+
 use faultline_ingest::app::http::{HttpConn, HttpLimits, Missing, Outcome};
 use faultline_ingest::tcp::reassembly::stream::{ByteStream, Chunk};
-
-/// SplitMix64: small, seeded, stable across versions.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next() % (hi - lo + 1) as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
+use prop_support::Rng;
 
 /// A segment: offset in the message and length.
 type Seg = (usize, usize);

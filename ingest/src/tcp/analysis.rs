@@ -429,7 +429,8 @@ fn retransmission_checks(
     if !seq_not_advanced {
         return;
     }
-    if rev.dupacks >= 2
+    // tshark keeps the count unsigned: the "ACKed unseen" marker (-1) passes this test too.
+    if (rev.dupacks >= 2 || rev.dupacks < 0)
         && rev.lastack == s.seq
         && elapsed_us(s.ts_us, rev.lastack_us) < FAST_RETRANSMISSION_WINDOW_US
     {
@@ -549,6 +550,21 @@ mod tests {
             (12, 'C', "A", 1001, 5301, 1000, 0),
         ]);
         assert_eq!(flags, [NONE, ACKLOST, NONE]);
+    }
+
+    /// tshark 4.0.17 on the same segments: after the client's "ACKed unseen" report (which
+    /// leaves the server's duplicate-ACK count at its -1 marker, unsigned in tshark), a resend
+    /// of what the server last acknowledged, within 20 ms of that ACK, is a fast
+    /// retransmission with no duplicate ACK at all (found by `tcp_random_oracle.rs`).
+    #[test]
+    fn the_acked_unseen_marker_passes_the_fast_retransmission_test() {
+        let flags = with_handshake(&[
+            (10, 'S', "PA", 5001, 1001, 1000, 328),
+            (12, 'C', "A", 1884, 5809, 1000, 1432),
+            (13, 'C', "A", 1001, 5809, 1000, 883),
+        ]);
+        let fast = SegmentFlags::FAST_RETRANSMISSION;
+        assert_eq!(flags, [NONE, LOST | ACKLOST, fast]);
     }
 
     #[test]

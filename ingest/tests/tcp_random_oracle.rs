@@ -1,0 +1,393 @@
+//! tshark 4.0's per-packet `tcp.analysis` flags against faultline's [`TcpAnalyzer`] on random
+//! TCP conversations: new data, segments missing from the capture (lost on the wire, or only
+//! at the capture point), retransmissions of old ranges, pure and duplicate ACKs, window
+//! updates and zero windows, keep-alives, out-of-order arrivals, at random intervals around the
+//! thresholds tshark uses (20 ms for fast retransmissions, the handshake RTT for out-of-order).
+//! Every packet of every conversation must carry the same flags in both. Needs `tshark` on the
+//! PATH (CI installs it); skipped without it unless `CI` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod prop_support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use etherparse::PacketBuilder;
+use faultline_ingest::decode::TcpSegment;
+use faultline_ingest::decode::tcp_flags::{ACK, FIN, PSH, RST, SYN};
+use faultline_ingest::tcp::analysis::{SegmentFlags, TcpAnalyzer};
+use prop_support::Rng;
+
+/// One packet of a conversation; side 0 is the client.
+#[derive(Debug, Clone, Copy)]
+struct Pkt {
+    from: usize,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    window: u16,
+    len: u32,
+    ts_us: i64,
+}
+
+/// A conversation being scripted.
+struct Conv {
+    /// Next sequence number each side sends.
+    next: [u32; 2],
+    /// What each side has received of its peer's bytes (the ACK number it sends).
+    rcv: [u32; 2],
+    window: [u16; 2],
+    ts_us: i64,
+    pkts: Vec<Pkt>,
+    /// The last pure ACK of each side, to repeat as a duplicate.
+    last_ack: [Option<Pkt>; 2],
+}
+
+impl Conv {
+    fn push(&mut self, rng: &mut Rng, mut p: Pkt) {
+        // Intervals around 20 ms (fast retransmission) and around the handshake RTT.
+        self.ts_us += [10, 300, 2_000, 15_000, 25_000, 120_000][rng.range(0, 5)] as i64;
+        p.ts_us = self.ts_us;
+        self.pkts.push(p);
+    }
+
+    fn segment(&self, from: usize, seq: u32, flags: u8, len: u32) -> Pkt {
+        Pkt {
+            from,
+            seq,
+            ack: self.rcv[from],
+            flags,
+            window: self.window[from],
+            len,
+            ts_us: 0,
+        }
+    }
+
+    fn handshake(rng: &mut Rng) -> Conv {
+        let isn = [rng.next() as u32, rng.next() as u32];
+        let mut c = Conv {
+            next: [isn[0].wrapping_add(1), isn[1].wrapping_add(1)],
+            rcv: [0, isn[0].wrapping_add(1)],
+            window: [64_000, 29_000],
+            ts_us: 1_700_000_000_000_000 + rng.range(0, 1_000_000) as i64,
+            pkts: Vec::new(),
+            last_ack: [None, None],
+        };
+        let syn = Pkt {
+            ack: 0,
+            ..c.segment(0, isn[0], SYN, 0)
+        };
+        c.push(rng, syn);
+        let syn_ack = c.segment(1, isn[1], SYN | ACK, 0);
+        c.push(rng, syn_ack);
+        c.rcv[0] = isn[1].wrapping_add(1);
+        let ack = c.segment(0, c.next[0], ACK, 0);
+        c.push(rng, ack);
+        c
+    }
+
+    /// One random event from side `d`.
+    fn event(&mut self, rng: &mut Rng, d: usize) {
+        let to = 1 - d;
+        match rng.range(0, 99) {
+            // New data; sometimes missing from the capture, received or not.
+            0..=44 => {
+                let len = if rng.chance(10) {
+                    1
+                } else {
+                    rng.range(1, 1460) as u32
+                };
+                let seq = self.next[d];
+                self.next[d] = seq.wrapping_add(len);
+                let captured = !rng.chance(12);
+                let received = captured || rng.chance(50);
+                if received && self.rcv[to] == seq {
+                    self.rcv[to] = self.next[d];
+                }
+                if captured {
+                    let p = self.segment(d, seq, ACK | PSH, len);
+                    self.push(rng, p);
+                }
+            }
+            // A retransmission of an earlier range, or of everything not yet acknowledged.
+            45..=54 => {
+                let unacked = self.next[d].wrapping_sub(self.rcv[to]);
+                let (seq, len) = if unacked > 0 && rng.chance(60) {
+                    (self.rcv[to], unacked.min(1460))
+                } else {
+                    let back = rng.range(1, 4000) as u32;
+                    let seq = self.next[d].wrapping_sub(back);
+                    (seq, back.min(rng.range(1, 1460) as u32))
+                };
+                if self.rcv[to] == seq {
+                    self.rcv[to] = seq.wrapping_add(len);
+                }
+                let p = self.segment(d, seq, ACK, len);
+                self.push(rng, p);
+            }
+            // A pure ACK, sometimes with a new or zero window.
+            55..=74 => {
+                if rng.chance(15) {
+                    self.window[d] = [0, 512, 8_192, 64_000][rng.range(0, 3)];
+                }
+                let p = self.segment(d, self.next[d], ACK, 0);
+                self.last_ack[d] = Some(p);
+                self.push(rng, p);
+            }
+            // The last pure ACK again (a duplicate ACK, if nothing moved).
+            75..=87 => {
+                if let Some(p) = self.last_ack[d] {
+                    self.push(rng, p);
+                }
+            }
+            // A keep-alive: 0 or 1 byte one below the next sequence number.
+            88..=92 => {
+                let len = rng.range(0, 1) as u32;
+                let p = self.segment(d, self.next[d].wrapping_sub(1), ACK, len);
+                self.push(rng, p);
+            }
+            // One byte into a zero window, or just past what was sent.
+            93..=96 => {
+                let p = self.segment(d, self.next[d], ACK, 1);
+                self.next[d] = self.next[d].wrapping_add(1);
+                if self.rcv[to] == p.seq {
+                    self.rcv[to] = self.next[d];
+                }
+                self.push(rng, p);
+            }
+            // Two segments of new data, the second captured first.
+            _ => {
+                let (a, b) = (rng.range(1, 1460) as u32, rng.range(1, 1460) as u32);
+                let seq = self.next[d];
+                self.next[d] = seq.wrapping_add(a + b);
+                if self.rcv[to] == seq {
+                    self.rcv[to] = self.next[d];
+                }
+                let second = self.segment(d, seq.wrapping_add(a), ACK, b);
+                let first = self.segment(d, seq, ACK, a);
+                self.push(rng, second);
+                self.push(rng, first);
+            }
+        }
+    }
+
+    /// FIN both ways and the last ACK, or a RST.
+    fn close(&mut self, rng: &mut Rng) {
+        let d = rng.range(0, 1);
+        if rng.chance(15) {
+            let p = self.segment(d, self.next[d], RST | ACK, 0);
+            self.push(rng, p);
+            return;
+        }
+        for side in [d, 1 - d] {
+            let p = self.segment(side, self.next[side], FIN | ACK, 0);
+            self.next[side] = self.next[side].wrapping_add(1);
+            self.rcv[1 - side] = self.next[side];
+            self.push(rng, p);
+        }
+        let p = self.segment(d, self.next[d], ACK, 0);
+        self.push(rng, p);
+    }
+}
+
+/// The tshark fields compared, with the analyser flags that set each.
+const FIELDS: [(&str, SegmentFlags); 14] = [
+    (
+        "tcp.analysis.retransmission",
+        SegmentFlags::RETRANSMISSION
+            .union(SegmentFlags::FAST_RETRANSMISSION)
+            .union(SegmentFlags::SPURIOUS_RETRANSMISSION),
+    ),
+    (
+        "tcp.analysis.fast_retransmission",
+        SegmentFlags::FAST_RETRANSMISSION,
+    ),
+    (
+        "tcp.analysis.spurious_retransmission",
+        SegmentFlags::SPURIOUS_RETRANSMISSION,
+    ),
+    ("tcp.analysis.lost_segment", SegmentFlags::LOST_SEGMENT),
+    (
+        "tcp.analysis.ack_lost_segment",
+        SegmentFlags::ACK_LOST_SEGMENT,
+    ),
+    ("tcp.analysis.keep_alive", SegmentFlags::KEEP_ALIVE),
+    ("tcp.analysis.keep_alive_ack", SegmentFlags::KEEP_ALIVE_ACK),
+    ("tcp.analysis.duplicate_ack", SegmentFlags::DUPLICATE_ACK),
+    ("tcp.analysis.zero_window", SegmentFlags::ZERO_WINDOW),
+    (
+        "tcp.analysis.zero_window_probe",
+        SegmentFlags::ZERO_WINDOW_PROBE,
+    ),
+    (
+        "tcp.analysis.zero_window_probe_ack",
+        SegmentFlags::ZERO_WINDOW_PROBE_ACK,
+    ),
+    ("tcp.analysis.out_of_order", SegmentFlags::OUT_OF_ORDER),
+    ("tcp.analysis.window_update", SegmentFlags::WINDOW_UPDATE),
+    ("tcp.analysis.reused_ports", SegmentFlags::REUSED_PORTS),
+];
+
+/// The tshark field names whose flags `flags` raises.
+fn names(flags: SegmentFlags) -> BTreeSet<&'static str> {
+    FIELDS
+        .iter()
+        .filter(|(_, f)| flags.intersects(*f))
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+/// A classic pcap of the conversations, conversation `i` on client port 20000 + i.
+fn pcap(convs: &[Conv]) -> Vec<u8> {
+    let mut all: Vec<(usize, Pkt)> = convs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| c.pkts.iter().map(move |p| (i, *p)))
+        .collect();
+    all.sort_by_key(|(i, p)| (p.ts_us, *i));
+    let mut out = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65_535, 1] {
+        if v == 0x0004_0002 {
+            out.extend_from_slice(&2u16.to_le_bytes());
+            out.extend_from_slice(&4u16.to_le_bytes());
+        } else {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let payload = [0x5au8; 1460];
+    for (i, p) in all {
+        let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let (cport, sport) = (20_000 + i as u16, 80);
+        let (src, dst, sp, dp) = if p.from == 0 {
+            (a, b, cport, sport)
+        } else {
+            (b, a, sport, cport)
+        };
+        let mut tcp = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(src, dst, 64)
+            .tcp(sp, dp, p.seq, p.window);
+        if p.flags & SYN != 0 {
+            tcp = tcp.syn();
+        }
+        if p.flags & ACK != 0 {
+            tcp = tcp.ack(p.ack);
+        }
+        if p.flags & PSH != 0 {
+            tcp = tcp.psh();
+        }
+        if p.flags & FIN != 0 {
+            tcp = tcp.fin();
+        }
+        if p.flags & RST != 0 {
+            tcp = tcp.rst();
+        }
+        let mut frame = Vec::new();
+        tcp.write(&mut frame, &payload[..p.len as usize]).unwrap();
+        out.extend_from_slice(&((p.ts_us / 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((p.ts_us % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    out
+}
+
+/// tshark's flags per packet, keyed by (client port, index in the conversation).
+fn tshark_flags(pcap: &[u8]) -> Vec<(u16, BTreeSet<&'static str>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("random.pcap");
+    std::fs::write(&path, pcap).unwrap();
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r"])
+        .arg(&path)
+        .args(["-T", "fields", "-E", "occurrence=f", "-e", "tcp.srcport"])
+        .args(["-e", "tcp.dstport"]);
+    for (f, _) in FIELDS {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let c: Vec<&str> = line.split('\t').collect();
+            let (sp, dp): (u16, u16) = (c[0].parse().unwrap(), c[1].parse().unwrap());
+            let flags = FIELDS
+                .iter()
+                .zip(&c[2..])
+                .filter(|(_, v)| !v.is_empty())
+                .map(|((n, _), _)| *n)
+                .collect();
+            (if sp == 80 { dp } else { sp }, flags)
+        })
+        .collect()
+}
+
+#[test]
+fn random_conversations_get_tsharks_flags_packet_by_packet() {
+    if Command::new("tshark").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "tshark is not installed");
+        eprintln!("SKIP: tshark is not installed");
+        return;
+    }
+    let mut rng = Rng(2026);
+    let convs: Vec<Conv> = (0..300)
+        .map(|_| {
+            let mut c = Conv::handshake(&mut rng);
+            for _ in 0..rng.range(5, 40) {
+                let d = rng.range(0, 1);
+                c.event(&mut rng, d);
+            }
+            c.close(&mut rng);
+            c
+        })
+        .collect();
+    let theirs = tshark_flags(&pcap(&convs));
+    // Ours, in the same (capture) order.
+    let mut order: Vec<(i64, usize, usize)> = convs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| c.pkts.iter().enumerate().map(move |(k, p)| (p.ts_us, i, k)))
+        .collect();
+    order.sort();
+    let mut analyzers = vec![TcpAnalyzer::new(); convs.len()];
+    let zeros = [0u8; 1460];
+    let mut mismatches = Vec::new();
+    let mut flagged = 0;
+    for ((_, i, k), (port, their)) in order.iter().zip(&theirs) {
+        assert_eq!(*port, 20_000 + *i as u16, "packet order");
+        let p = convs[*i].pkts[*k];
+        let seg = TcpSegment {
+            src_port: 0,
+            dst_port: 0,
+            seq: p.seq,
+            ack: p.ack,
+            flags: p.flags,
+            window: p.window,
+            window_scale: None,
+            payload_len: p.len,
+            payload: &zeros[..p.len as usize],
+        };
+        let ours = names(analyzers[*i].on_segment(p.from == 0, &seg, p.ts_us));
+        flagged += usize::from(!their.is_empty());
+        if ours != *their {
+            mismatches.push(format!(
+                "conversation {i} packet {k} {p:?}: tshark {their:?}, faultline {ours:?}"
+            ));
+        }
+    }
+    assert_eq!(theirs.len(), order.len());
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} packets differ:\n{}",
+        mismatches.len(),
+        order.len(),
+        mismatches[..mismatches.len().min(15)].join("\n")
+    );
+    assert!(flagged > 1000, "only {flagged} flagged packets");
+}
