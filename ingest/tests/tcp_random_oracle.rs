@@ -1,7 +1,8 @@
 //! tshark 4.0's per-packet `tcp.analysis` flags against faultline's [`TcpAnalyzer`] on random
 //! TCP conversations: new data, segments missing from the capture (lost on the wire, or only
 //! at the capture point), retransmissions of old ranges, pure and duplicate ACKs, window
-//! updates and zero windows, keep-alives, out-of-order arrivals, at random intervals around the
+//! updates and zero windows, keep-alives, out-of-order arrivals, repeated SYNs, SYN-ACKs and
+//! FINs, resets, ports used again with new sequence numbers, at random intervals around the
 //! thresholds tshark uses (20 ms for fast retransmissions, the handshake RTT for out-of-order).
 //! Every packet of every conversation must carry the same flags in both. Needs `tshark` on the
 //! PATH (CI installs it); skipped without it unless `CI` is set.
@@ -63,27 +64,42 @@ impl Conv {
         }
     }
 
-    fn handshake(rng: &mut Rng) -> Conv {
-        let isn = [rng.next() as u32, rng.next() as u32];
+    fn new(rng: &mut Rng) -> Conv {
         let mut c = Conv {
-            next: [isn[0].wrapping_add(1), isn[1].wrapping_add(1)],
-            rcv: [0, isn[0].wrapping_add(1)],
+            next: [0, 0],
+            rcv: [0, 0],
             window: [64_000, 29_000],
             ts_us: 1_700_000_000_000_000 + rng.range(0, 1_000_000) as i64,
             pkts: Vec::new(),
             last_ack: [None, None],
         };
+        c.handshake(rng);
+        c
+    }
+
+    /// A three-way handshake with new sequence numbers (the SYN or the SYN-ACK sometimes
+    /// sent twice); on a used connection, a reuse of its ports.
+    fn handshake(&mut self, rng: &mut Rng) {
+        let isn = [rng.next() as u32, rng.next() as u32];
+        self.next = [isn[0].wrapping_add(1), isn[1].wrapping_add(1)];
+        self.rcv = [0, isn[0].wrapping_add(1)];
+        self.last_ack = [None, None];
         let syn = Pkt {
             ack: 0,
-            ..c.segment(0, isn[0], SYN, 0)
+            ..self.segment(0, isn[0], SYN, 0)
         };
-        c.push(rng, syn);
-        let syn_ack = c.segment(1, isn[1], SYN | ACK, 0);
-        c.push(rng, syn_ack);
-        c.rcv[0] = isn[1].wrapping_add(1);
-        let ack = c.segment(0, c.next[0], ACK, 0);
-        c.push(rng, ack);
-        c
+        self.push(rng, syn);
+        if rng.chance(10) {
+            self.push(rng, syn);
+        }
+        let syn_ack = self.segment(1, isn[1], SYN | ACK, 0);
+        self.push(rng, syn_ack);
+        if rng.chance(5) {
+            self.push(rng, syn_ack);
+        }
+        self.rcv[0] = isn[1].wrapping_add(1);
+        let ack = self.segment(0, self.next[0], ACK, 0);
+        self.push(rng, ack);
     }
 
     /// One random event from side `d`.
@@ -184,6 +200,10 @@ impl Conv {
             self.next[side] = self.next[side].wrapping_add(1);
             self.rcv[1 - side] = self.next[side];
             self.push(rng, p);
+            if rng.chance(5) {
+                // The FIN again, as a retransmission.
+                self.push(rng, p);
+            }
         }
         let p = self.segment(d, self.next[d], ACK, 0);
         self.push(rng, p);
@@ -338,12 +358,18 @@ fn random_conversations_get_tsharks_flags_packet_by_packet() {
     let mut rng = Rng(2026);
     let convs: Vec<Conv> = (0..300)
         .map(|_| {
-            let mut c = Conv::handshake(&mut rng);
-            for _ in 0..rng.range(5, 40) {
-                let d = rng.range(0, 1);
-                c.event(&mut rng, d);
+            let mut c = Conv::new(&mut rng);
+            // Sometimes the ports are used again after the close, with new sequence numbers.
+            for round in 0..1 + usize::from(rng.chance(10)) {
+                if round > 0 {
+                    c.handshake(&mut rng);
+                }
+                for _ in 0..rng.range(5, 40) {
+                    let d = rng.range(0, 1);
+                    c.event(&mut rng, d);
+                }
+                c.close(&mut rng);
             }
-            c.close(&mut rng);
             c
         })
         .collect();
@@ -390,4 +416,9 @@ fn random_conversations_get_tsharks_flags_packet_by_packet() {
         mismatches[..mismatches.len().min(15)].join("\n")
     );
     assert!(flagged > 1000, "only {flagged} flagged packets");
+    // Every flag occurs.
+    for (field, _) in FIELDS {
+        let n = theirs.iter().filter(|(_, f)| f.contains(field)).count();
+        assert!(n > 0, "no packet with {field}");
+    }
 }
