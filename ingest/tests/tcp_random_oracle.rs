@@ -4,19 +4,21 @@
 //! updates and zero windows, keep-alives, out-of-order arrivals, repeated SYNs, SYN-ACKs and
 //! FINs, resets, ports used again with new sequence numbers, at random intervals around the
 //! thresholds tshark uses (20 ms for fast retransmissions, the handshake RTT for out-of-order).
-//! Every packet of every conversation must carry the same flags in both. Needs `tshark` on the
-//! PATH (CI installs it); skipped without it unless `CI` is set.
+//! Every packet of every conversation must carry the same flags in both, and the same
+//! `tcp.completeness` (tshark's conversation completeness, which faultline's flow table keeps).
+//! Needs `tshark` on the PATH (CI installs it); skipped without it unless `CI` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod prop_support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
 
 use etherparse::PacketBuilder;
 use faultline_ingest::decode::TcpSegment;
 use faultline_ingest::decode::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 use faultline_ingest::tcp::analysis::{SegmentFlags, TcpAnalyzer};
+use faultline_ingest::tcp::history::{self, completeness_update};
 use prop_support::Rng;
 
 /// One packet of a conversation; side 0 is the client.
@@ -312,8 +314,19 @@ fn pcap(convs: &[Conv]) -> Vec<u8> {
     out
 }
 
-/// tshark's flags per packet, keyed by (client port, index in the conversation).
-fn tshark_flags(pcap: &[u8]) -> Vec<(u16, BTreeSet<&'static str>)> {
+/// What tshark shows on one packet.
+struct Row {
+    /// The client's port: the conversation.
+    port: u16,
+    /// `tcp.stream`.
+    stream: u32,
+    /// `tcp.completeness` so far (single pass).
+    completeness: u8,
+    flags: BTreeSet<&'static str>,
+}
+
+/// tshark's view of every packet, in capture order.
+fn tshark_rows(pcap: &[u8]) -> Vec<Row> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("random.pcap");
     std::fs::write(&path, pcap).unwrap();
@@ -321,7 +334,14 @@ fn tshark_flags(pcap: &[u8]) -> Vec<(u16, BTreeSet<&'static str>)> {
     cmd.args(["-n", "-r"])
         .arg(&path)
         .args(["-T", "fields", "-E", "occurrence=f", "-e", "tcp.srcport"])
-        .args(["-e", "tcp.dstport"]);
+        .args([
+            "-e",
+            "tcp.dstport",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "tcp.completeness",
+        ]);
     for (f, _) in FIELDS {
         cmd.args(["-e", f]);
     }
@@ -339,11 +359,16 @@ fn tshark_flags(pcap: &[u8]) -> Vec<(u16, BTreeSet<&'static str>)> {
             let (sp, dp): (u16, u16) = (c[0].parse().unwrap(), c[1].parse().unwrap());
             let flags = FIELDS
                 .iter()
-                .zip(&c[2..])
+                .zip(&c[4..])
                 .filter(|(_, v)| !v.is_empty())
                 .map(|((n, _), _)| *n)
                 .collect();
-            (if sp == 80 { dp } else { sp }, flags)
+            Row {
+                port: if sp == 80 { dp } else { sp },
+                stream: c[2].parse().unwrap(),
+                completeness: c[3].parse().unwrap(),
+                flags,
+            }
         })
         .collect()
 }
@@ -373,7 +398,7 @@ fn random_conversations_get_tsharks_flags_packet_by_packet() {
             c
         })
         .collect();
-    let theirs = tshark_flags(&pcap(&convs));
+    let rows = tshark_rows(&pcap(&convs));
     // Ours, in the same (capture) order.
     let mut order: Vec<(i64, usize, usize)> = convs
         .iter()
@@ -385,7 +410,40 @@ fn random_conversations_get_tsharks_flags_packet_by_packet() {
     let zeros = [0u8; 1460];
     let mut mismatches = Vec::new();
     let mut flagged = 0;
-    for ((_, i, k), (port, their)) in order.iter().zip(&theirs) {
+    // tcp.completeness per tshark stream, folded over the stream's packets as faultline does.
+    // In one pass tshark shows on each packet the value before that packet's own part.
+    let mut completeness: HashMap<u32, u8> = HashMap::new();
+    let mut differ = Vec::new();
+    for ((_, i, k), row) in order.iter().zip(&rows) {
+        let p = convs[*i].pkts[*k];
+        let mut first = !completeness.contains_key(&row.stream);
+        let ours = completeness.entry(row.stream).or_default();
+        if first && *k > 0 {
+            // A stream tshark opens on a reused port starts from the SYN bit, then judges
+            // that SYN inside the stream (see tcp_oracle.rs).
+            *ours = history::completeness::SYN;
+            first = false;
+        }
+        if *ours != row.completeness {
+            differ.push((row.stream, *k, *ours, row.completeness));
+        }
+        *ours = completeness_update(*ours, p.flags, p.len, first);
+    }
+    assert!(
+        differ.is_empty(),
+        "tcp.completeness differs (stream, packet, faultline, tshark): {differ:?}"
+    );
+    assert!(
+        completeness.len() > convs.len(),
+        "ports used again: more streams"
+    );
+    for (
+        (_, i, k),
+        Row {
+            port, flags: their, ..
+        },
+    ) in order.iter().zip(&rows)
+    {
         assert_eq!(*port, 20_000 + *i as u16, "packet order");
         let p = convs[*i].pkts[*k];
         let seg = TcpSegment {
@@ -407,7 +465,7 @@ fn random_conversations_get_tsharks_flags_packet_by_packet() {
             ));
         }
     }
-    assert_eq!(theirs.len(), order.len());
+    assert_eq!(rows.len(), order.len());
     assert!(
         mismatches.is_empty(),
         "{} of {} packets differ:\n{}",
@@ -418,7 +476,7 @@ fn random_conversations_get_tsharks_flags_packet_by_packet() {
     assert!(flagged > 1000, "only {flagged} flagged packets");
     // Every flag occurs.
     for (field, _) in FIELDS {
-        let n = theirs.iter().filter(|(_, f)| f.contains(field)).count();
+        let n = rows.iter().filter(|r| r.flags.contains(field)).count();
         assert!(n > 0, "no packet with {field}");
     }
 }
