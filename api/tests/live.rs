@@ -138,14 +138,21 @@ impl Lab {
         )
     }
 
-    /// Starts `faultline capture` on the client's interface; returns once it is capturing.
+    /// Starts `faultline capture` on the client's interface into `data`, with `extra` arguments
+    /// (the attempt timeout is 1 s unless they say otherwise); returns once it is capturing.
     fn capture(&self, data: &Path, extra: &[&str]) -> Capture {
+        let attempt: &[&str] = if extra.contains(&"--attempt-timeout") {
+            &[]
+        } else {
+            &["--attempt-timeout", "1"]
+        };
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.client, BIN, "capture"])
             .args(["--interface", &self.client_if, "--data"])
             .arg(data)
-            .args(["--close-linger", "0.5", "--attempt-timeout", "1"])
-            .args(["--stats-interval", "1", "--filter", "not arp"])
+            .args(["--close-linger", "0.5", "--stats-interval", "1"])
+            .args(["--filter", "not arp"])
+            .args(attempt)
             .args(extra)
             .stderr(Stdio::piped())
             .spawn()
@@ -291,18 +298,19 @@ fn firewalled_syns_end_as_syn_sent() {
                 nft add rule inet fl input tcp dport 82 drop";
     assert!(lab.exec(&lab.server, rule).status.success());
     let dir = tempfile::tempdir().unwrap();
-    let cap = lab.capture(&dir.path().join("data"), &["--backend", "pnet"]);
+    // The client's kernel resends its SYN after 1 s: the attempt times out well before.
+    let extra = ["--backend", "pnet", "--attempt-timeout", "0.5"];
+    let cap = lab.capture(&dir.path().join("data"), &extra);
     let started = Instant::now();
     lab.exec(&lab.client, &format!("nc -z -w2 {SERVER_IP} 82"));
-    // Due one attempt timeout (1 s) after the first SYN.
+    // Due one attempt timeout (0.5 s) after the first SYN.
     let row = cap.expect(
         r#"error.msg == "SynSent" and dst.port == 82"#,
-        started + Duration::from_secs(1),
+        started + Duration::from_millis(500),
     );
-    // The attempt ends at 1 s, when the first SYN retry is due.
     assert_eq!(
         field(&row, "error_reason"),
-        "no SYN-ACK to 1 SYN; stream timed out after 1 s"
+        "no SYN-ACK to 1 SYN; stream timed out after 0.5 s"
     );
     assert_eq!(field(&row, "error_type"), "connection");
 }
