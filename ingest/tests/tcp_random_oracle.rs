@@ -4,8 +4,11 @@
 //! updates and zero windows, keep-alives, out-of-order arrivals, repeated SYNs, SYN-ACKs and
 //! FINs, resets, ports used again with new sequence numbers, at random intervals around the
 //! thresholds tshark uses (20 ms for fast retransmissions, the handshake RTT for out-of-order).
-//! Every packet of every conversation must carry the same flags in both, and the same
-//! `tcp.completeness` (tshark's conversation completeness, which faultline's flow table keeps).
+//! Half the conversations carry TCP options (MSS, SACK permitted, window scaling and timestamps
+//! on the SYNs, timestamps and some SACK blocks after), and faultline reads every frame with its
+//! own decoder. Every packet of every conversation must carry the same flags in both, and the
+//! same `tcp.completeness` (tshark's conversation completeness, which faultline's flow table
+//! keeps).
 //! Needs `tshark` on the PATH (CI installs it); skipped without it unless `CI` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,11 +17,12 @@ mod prop_support;
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
 
-use etherparse::PacketBuilder;
-use faultline_ingest::decode::TcpSegment;
+use etherparse::{PacketBuilder, TcpOptionElement};
+use faultline_ingest::decode::Transport;
 use faultline_ingest::decode::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 use faultline_ingest::tcp::analysis::{SegmentFlags, TcpAnalyzer};
 use faultline_ingest::tcp::history::{self, completeness_update};
+use faultline_ingest::{LinkType, decode};
 use prop_support::Rng;
 
 /// One packet of a conversation; side 0 is the client.
@@ -44,6 +48,9 @@ struct Conv {
     pkts: Vec<Pkt>,
     /// The last pure ACK of each side, to repeat as a duplicate.
     last_ack: [Option<Pkt>; 2],
+    /// Packets carry TCP options: MSS, SACK permitted, timestamps and window scaling on the
+    /// SYNs, timestamps (and SACK blocks on some ACKs) after.
+    options: bool,
 }
 
 impl Conv {
@@ -74,6 +81,7 @@ impl Conv {
             ts_us: 1_700_000_000_000_000 + rng.range(0, 1_000_000) as i64,
             pkts: Vec::new(),
             last_ack: [None, None],
+            options: rng.chance(50),
         };
         c.handshake(rng);
         c
@@ -259,57 +267,112 @@ fn names(flags: SegmentFlags) -> BTreeSet<&'static str> {
         .collect()
 }
 
-/// A classic pcap of the conversations, conversation `i` on client port 20000 + i.
-fn pcap(convs: &[Conv]) -> Vec<u8> {
-    let mut all: Vec<(usize, Pkt)> = convs
+/// One captured frame: conversation, packet index in it, time, bytes.
+struct Frame {
+    conv: usize,
+    index: usize,
+    ts_us: i64,
+    bytes: Vec<u8>,
+}
+
+/// Every packet of the conversations as an Ethernet frame, in capture (time) order;
+/// conversation `i` is on client port 20000 + i.
+fn frames(convs: &[Conv]) -> Vec<Frame> {
+    let mut all: Vec<(usize, usize, Pkt)> = convs
         .iter()
         .enumerate()
-        .flat_map(|(i, c)| c.pkts.iter().map(move |p| (i, *p)))
+        .flat_map(|(i, c)| c.pkts.iter().enumerate().map(move |(k, p)| (i, k, *p)))
         .collect();
-    all.sort_by_key(|(i, p)| (p.ts_us, *i));
-    let mut out = Vec::new();
-    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65_535, 1] {
-        if v == 0x0004_0002 {
-            out.extend_from_slice(&2u16.to_le_bytes());
-            out.extend_from_slice(&4u16.to_le_bytes());
-        } else {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
+    all.sort_by_key(|(i, k, p)| (p.ts_us, *i, *k));
     let payload = [0x5au8; 1460];
-    for (i, p) in all {
-        let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
-        let (cport, sport) = (20_000 + i as u16, 80);
-        let (src, dst, sp, dp) = if p.from == 0 {
-            (a, b, cport, sport)
-        } else {
-            (b, a, sport, cport)
-        };
-        let mut tcp = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv4(src, dst, 64)
-            .tcp(sp, dp, p.seq, p.window);
-        if p.flags & SYN != 0 {
-            tcp = tcp.syn();
-        }
-        if p.flags & ACK != 0 {
-            tcp = tcp.ack(p.ack);
-        }
-        if p.flags & PSH != 0 {
-            tcp = tcp.psh();
-        }
-        if p.flags & FIN != 0 {
-            tcp = tcp.fin();
-        }
-        if p.flags & RST != 0 {
-            tcp = tcp.rst();
-        }
-        let mut frame = Vec::new();
-        tcp.write(&mut frame, &payload[..p.len as usize]).unwrap();
-        out.extend_from_slice(&((p.ts_us / 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&((p.ts_us % 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&frame);
+    all.into_iter()
+        .map(|(i, k, p)| {
+            let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+            let (cport, sport) = (20_000 + i as u16, 80);
+            let (src, dst, sp, dp) = if p.from == 0 {
+                (a, b, cport, sport)
+            } else {
+                (b, a, sport, cport)
+            };
+            let mut tcp = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+                .ipv4(src, dst, 64)
+                .tcp(sp, dp, p.seq, p.window);
+            if p.flags & SYN != 0 {
+                tcp = tcp.syn();
+            }
+            if p.flags & ACK != 0 {
+                tcp = tcp.ack(p.ack);
+            }
+            if p.flags & PSH != 0 {
+                tcp = tcp.psh();
+            }
+            if p.flags & FIN != 0 {
+                tcp = tcp.fin();
+            }
+            if p.flags & RST != 0 {
+                tcp = tcp.rst();
+            }
+            if convs[i].options {
+                tcp = tcp.options(&options(&p)).unwrap();
+            }
+            let mut bytes = Vec::new();
+            tcp.write(&mut bytes, &payload[..p.len as usize]).unwrap();
+            Frame {
+                conv: i,
+                index: k,
+                ts_us: p.ts_us,
+                bytes,
+            }
+        })
+        .collect()
+}
+
+/// The options of a packet of a conversation that uses them.
+fn options(p: &Pkt) -> Vec<TcpOptionElement> {
+    let tsval = (p.ts_us / 1_000) as u32;
+    if p.flags & SYN != 0 {
+        let echo = if p.flags & ACK != 0 { tsval - 1 } else { 0 };
+        return vec![
+            TcpOptionElement::MaximumSegmentSize(1460),
+            TcpOptionElement::SelectiveAcknowledgementPermitted,
+            TcpOptionElement::Timestamp(tsval, echo),
+            TcpOptionElement::Noop,
+            TcpOptionElement::WindowScale(7),
+        ];
+    }
+    let mut out = vec![
+        TcpOptionElement::Noop,
+        TcpOptionElement::Noop,
+        TcpOptionElement::Timestamp(tsval, tsval - 3),
+    ];
+    if p.len == 0 && p.seq.is_multiple_of(3) {
+        // A SACK block beyond the ACK number, as a receiver holding later data sends.
+        let left = p.ack.wrapping_add(1460);
+        out.push(TcpOptionElement::Noop);
+        out.push(TcpOptionElement::Noop);
+        out.push(TcpOptionElement::SelectiveAcknowledgement(
+            (left, left.wrapping_add(1460)),
+            [None, None, None],
+        ));
+    }
+    out
+}
+
+/// A classic pcap of the frames.
+fn pcap(frames: &[Frame]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    for v in [0u32, 0, 65_535, 1] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for f in frames {
+        out.extend_from_slice(&((f.ts_us / 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((f.ts_us % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(f.bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(f.bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(&f.bytes);
     }
     out
 }
@@ -398,36 +461,51 @@ fn random_conversations_get_tsharks_flags_packet_by_packet() {
             c
         })
         .collect();
-    let rows = tshark_rows(&pcap(&convs));
-    // Ours, in the same (capture) order.
-    let mut order: Vec<(i64, usize, usize)> = convs
-        .iter()
-        .enumerate()
-        .flat_map(|(i, c)| c.pkts.iter().enumerate().map(move |(k, p)| (p.ts_us, i, k)))
-        .collect();
-    order.sort();
+    let frames = frames(&convs);
+    let rows = tshark_rows(&pcap(&frames));
+    assert_eq!(rows.len(), frames.len());
     let mut analyzers = vec![TcpAnalyzer::new(); convs.len()];
-    let zeros = [0u8; 1460];
     let mut mismatches = Vec::new();
     let mut flagged = 0;
     // tcp.completeness per tshark stream, folded over the stream's packets as faultline does.
     // In one pass tshark shows on each packet the value before that packet's own part.
     let mut completeness: HashMap<u32, u8> = HashMap::new();
     let mut differ = Vec::new();
-    for ((_, i, k), row) in order.iter().zip(&rows) {
-        let p = convs[*i].pkts[*k];
+    for (f, row) in frames.iter().zip(&rows) {
+        assert_eq!(row.port, 20_000 + f.conv as u16, "packet order");
+        // Through faultline's own decoder: options, lengths and flags as read from the wire.
+        let frame = faultline_ingest::Frame {
+            ts_us: f.ts_us,
+            link: LinkType::Ethernet,
+            data: &f.bytes,
+            orig_len: f.bytes.len() as u32,
+            interface: 0,
+        };
+        let Transport::Tcp(seg) = decode(&frame).unwrap().transport else {
+            panic!("not TCP");
+        };
+        let from_orig = seg.dst_port == 80;
         let mut first = !completeness.contains_key(&row.stream);
         let ours = completeness.entry(row.stream).or_default();
-        if first && *k > 0 {
+        if first && f.index > 0 {
             // A stream tshark opens on a reused port starts from the SYN bit, then judges
             // that SYN inside the stream (see tcp_oracle.rs).
             *ours = history::completeness::SYN;
             first = false;
         }
         if *ours != row.completeness {
-            differ.push((row.stream, *k, *ours, row.completeness));
+            differ.push((row.stream, f.index, *ours, row.completeness));
         }
-        *ours = completeness_update(*ours, p.flags, p.len, first);
+        *ours = completeness_update(*ours, seg.flags, seg.payload_len, first);
+        let flags = names(analyzers[f.conv].on_segment(from_orig, &seg, f.ts_us));
+        flagged += usize::from(!row.flags.is_empty());
+        if flags != row.flags {
+            let p = convs[f.conv].pkts[f.index];
+            mismatches.push(format!(
+                "conversation {} packet {} {p:?}: tshark {:?}, faultline {flags:?}",
+                f.conv, f.index, row.flags
+            ));
+        }
     }
     assert!(
         differ.is_empty(),
@@ -437,40 +515,11 @@ fn random_conversations_get_tsharks_flags_packet_by_packet() {
         completeness.len() > convs.len(),
         "ports used again: more streams"
     );
-    for (
-        (_, i, k),
-        Row {
-            port, flags: their, ..
-        },
-    ) in order.iter().zip(&rows)
-    {
-        assert_eq!(*port, 20_000 + *i as u16, "packet order");
-        let p = convs[*i].pkts[*k];
-        let seg = TcpSegment {
-            src_port: 0,
-            dst_port: 0,
-            seq: p.seq,
-            ack: p.ack,
-            flags: p.flags,
-            window: p.window,
-            window_scale: None,
-            payload_len: p.len,
-            payload: &zeros[..p.len as usize],
-        };
-        let ours = names(analyzers[*i].on_segment(p.from == 0, &seg, p.ts_us));
-        flagged += usize::from(!their.is_empty());
-        if ours != *their {
-            mismatches.push(format!(
-                "conversation {i} packet {k} {p:?}: tshark {their:?}, faultline {ours:?}"
-            ));
-        }
-    }
-    assert_eq!(rows.len(), order.len());
     assert!(
         mismatches.is_empty(),
         "{} of {} packets differ:\n{}",
         mismatches.len(),
-        order.len(),
+        frames.len(),
         mismatches[..mismatches.len().min(15)].join("\n")
     );
     assert!(flagged > 1000, "only {flagged} flagged packets");
