@@ -898,6 +898,8 @@ async fn upload_limits_and_bad_captures() {
     let pcap = std::fs::read(&s.capture).unwrap();
     let r = upload(&s, pcap.clone(), "").await;
     assert_eq!(r.status(), 413);
+    // The unread rest of the body ends the connection: the client is told not to reuse it.
+    assert_eq!(r.headers()["connection"], "close");
     assert_eq!(error_code(&r.json_value().await), "payload_too_large");
     // Without a length up front (chunked), the limit applies while streaming.
     // Two chunks that together pass the limit (all sent before the server answers).
