@@ -20,6 +20,7 @@ use std::process::Command;
 use etherparse::{PacketBuilder, TcpOptionElement};
 use faultline_ingest::decode::Transport;
 use faultline_ingest::decode::tcp_flags::{ACK, FIN, PSH, RST, SYN};
+use faultline_ingest::source::pcap_file::{file_header, record_header};
 use faultline_ingest::tcp::analysis::{SegmentFlags, TcpAnalyzer};
 use faultline_ingest::tcp::history::{self, completeness_update};
 use faultline_ingest::{LinkType, decode};
@@ -360,18 +361,10 @@ fn options(p: &Pkt) -> Vec<TcpOptionElement> {
 
 /// A classic pcap of the frames.
 fn pcap(frames: &[Frame]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    for v in [0u32, 0, 65_535, 1] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    let mut out = file_header(1, 65_535).to_vec();
     for f in frames {
-        out.extend_from_slice(&((f.ts_us / 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&((f.ts_us % 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&(f.bytes.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(f.bytes.len() as u32).to_le_bytes());
+        let len = f.bytes.len() as u32;
+        out.extend_from_slice(&record_header(f.ts_us, len, len));
         out.extend_from_slice(&f.bytes);
     }
     out

@@ -8,11 +8,10 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::RecorderError;
-use super::segment::{
-    IndexRecord, SegmentReader, paths, pcap_header, pcap_record_header, read_index,
-};
+use super::segment::{IndexRecord, SegmentReader, paths, pcap_header, read_index};
 use super::store::list;
 use crate::source::LinkType;
+use crate::source::pcap_file::record_header;
 
 /// Which packets to export.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -280,7 +279,7 @@ impl<W: Write> Output<W> {
     fn packet(&mut self, link: LinkType, rec: &IndexRecord, data: &[u8]) -> std::io::Result<()> {
         match self {
             Output::Pcap(out) => {
-                out.write_all(&pcap_record_header(rec.ts_us, rec.caplen, rec.orig_len))?;
+                out.write_all(&record_header(rec.ts_us, rec.caplen, rec.orig_len))?;
                 out.write_all(data)
             }
             Output::Pcapng { out, links } => {

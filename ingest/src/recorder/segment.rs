@@ -10,6 +10,7 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::RecorderError;
+use crate::source::pcap_file::{self, record_header};
 use crate::source::{Frame, LinkType};
 
 /// Magic of an index file, followed by the link type (u32 LE) and 4 reserved bytes.
@@ -19,9 +20,9 @@ pub(crate) const INDEX_HEADER_LEN: u64 = 16;
 /// Bytes of one index record.
 pub(crate) const INDEX_RECORD_LEN: usize = 32;
 /// Bytes of the pcap file header.
-pub(crate) const PCAP_HEADER_LEN: u64 = 24;
+pub(crate) const PCAP_HEADER_LEN: u64 = pcap_file::FILE_HEADER_LEN as u64;
 /// Bytes of a pcap record header.
-pub(crate) const PCAP_RECORD_HEADER_LEN: u64 = 16;
+pub(crate) const PCAP_RECORD_HEADER_LEN: u64 = pcap_file::RECORD_HEADER_LEN as u64;
 /// Snap length written in segment headers (larger than any frame the sources accept).
 const SNAPLEN: u32 = 262_144;
 /// Write buffer of a segment's data file.
@@ -89,31 +90,9 @@ pub(crate) fn seq_of(name: &str) -> Option<u64> {
     name.strip_suffix(".pcap")?.parse().ok()
 }
 
-/// The pcap file header (little endian, microsecond timestamps).
-pub(crate) fn pcap_header(link: u32) -> [u8; PCAP_HEADER_LEN as usize] {
-    let mut h = [0u8; PCAP_HEADER_LEN as usize];
-    h[0..4].copy_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    h[4..6].copy_from_slice(&2u16.to_le_bytes());
-    h[6..8].copy_from_slice(&4u16.to_le_bytes());
-    h[16..20].copy_from_slice(&SNAPLEN.to_le_bytes());
-    h[20..24].copy_from_slice(&link.to_le_bytes());
-    h
-}
-
-/// A pcap record header; times before 1970 or after 2106 are clamped.
-pub(crate) fn pcap_record_header(
-    ts_us: i64,
-    caplen: u32,
-    orig_len: u32,
-) -> [u8; PCAP_RECORD_HEADER_LEN as usize] {
-    let secs = ts_us.div_euclid(1_000_000).clamp(0, i64::from(u32::MAX)) as u32;
-    let micros = ts_us.rem_euclid(1_000_000) as u32;
-    let mut h = [0u8; PCAP_RECORD_HEADER_LEN as usize];
-    h[0..4].copy_from_slice(&secs.to_le_bytes());
-    h[4..8].copy_from_slice(&micros.to_le_bytes());
-    h[8..12].copy_from_slice(&caplen.to_le_bytes());
-    h[12..16].copy_from_slice(&orig_len.max(caplen).to_le_bytes());
-    h
+/// The pcap file header of a segment or an export of link type `link`.
+pub(crate) fn pcap_header(link: u32) -> [u8; pcap_file::FILE_HEADER_LEN] {
+    pcap_file::file_header(link, SNAPLEN)
 }
 
 /// The segment being written.
@@ -198,7 +177,7 @@ impl SegmentWriter {
             orig_len: orig_len.max(caplen),
         };
         self.data
-            .write_all(&pcap_record_header(ts_us, caplen, orig_len))?;
+            .write_all(&record_header(ts_us, caplen, orig_len))?;
         self.data.write_all(data)?;
         if self.index_buf.len() + INDEX_RECORD_LEN > INDEX_BUFFER {
             self.flush()?;
@@ -307,7 +286,7 @@ impl SegmentReader {
                 path: path.to_owned(),
                 why: "data file shorter than a pcap header".into(),
             })?;
-        if h[0..4] != 0xa1b2_c3d4u32.to_le_bytes() {
+        if h[0..4] != pcap_file::MAGIC_USEC_LE {
             return Err(RecorderError::Corrupt {
                 path: path.to_owned(),
                 why: "data file is not a little-endian pcap".into(),
@@ -445,7 +424,7 @@ mod tests {
 
     #[test]
     fn record_header_clamps_time() {
-        let h = pcap_record_header(-1, 1, 1);
+        let h = record_header(-1, 1, 1);
         assert_eq!(&h[0..4], &0u32.to_le_bytes());
         assert_eq!(&h[4..8], &999_999u32.to_le_bytes());
         assert_eq!(seq_of("000000000042.pcap"), Some(42));

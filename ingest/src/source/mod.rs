@@ -7,6 +7,7 @@
 
 mod frame_source;
 mod input;
+pub mod pcap_file;
 mod pcapng;
 mod reader;
 mod stats;
