@@ -17,36 +17,20 @@ use std::net::IpAddr;
 use faultline_ingest::decode::Transport;
 use faultline_ingest::tcp::analysis::{SegmentFlags, TcpAnalyzer};
 
-/// Oracle columns compared, as (name in `tcp_analysis.tsv`, flags that set it).
-const COLUMNS: [(&str, SegmentFlags); 11] = [
-    (
-        "tcp.analysis.retransmission",
-        SegmentFlags::RETRANSMISSION
-            .union(SegmentFlags::FAST_RETRANSMISSION)
-            .union(SegmentFlags::SPURIOUS_RETRANSMISSION),
-    ),
-    (
-        "tcp.analysis.fast_retransmission",
-        SegmentFlags::FAST_RETRANSMISSION,
-    ),
-    (
-        "tcp.analysis.spurious_retransmission",
-        SegmentFlags::SPURIOUS_RETRANSMISSION,
-    ),
-    ("tcp.analysis.lost_segment", SegmentFlags::LOST_SEGMENT),
-    (
-        "tcp.analysis.ack_lost_segment",
-        SegmentFlags::ACK_LOST_SEGMENT,
-    ),
-    ("tcp.analysis.out_of_order", SegmentFlags::OUT_OF_ORDER),
-    ("tcp.analysis.duplicate_ack", SegmentFlags::DUPLICATE_ACK),
-    ("tcp.analysis.zero_window", SegmentFlags::ZERO_WINDOW),
-    (
-        "tcp.analysis.zero_window_probe",
-        SegmentFlags::ZERO_WINDOW_PROBE,
-    ),
-    ("tcp.analysis.keep_alive", SegmentFlags::KEEP_ALIVE),
-    ("tcp.analysis.reused_ports", SegmentFlags::REUSED_PORTS),
+/// Oracle columns compared (their names in `tcp_analysis.tsv` are tshark's fields; the flags
+/// behind each come from [`SegmentFlags::TSHARK_FIELDS`]).
+const COLUMNS: [&str; 11] = [
+    "tcp.analysis.retransmission",
+    "tcp.analysis.fast_retransmission",
+    "tcp.analysis.spurious_retransmission",
+    "tcp.analysis.lost_segment",
+    "tcp.analysis.ack_lost_segment",
+    "tcp.analysis.out_of_order",
+    "tcp.analysis.duplicate_ack",
+    "tcp.analysis.zero_window",
+    "tcp.analysis.zero_window_probe",
+    "tcp.analysis.keep_alive",
+    "tcp.analysis.reused_ports",
 ];
 
 /// Captures where a column may legitimately differ, with the reason. Empty: every capture
@@ -60,7 +44,7 @@ fn columns_of(flags: SegmentFlags) -> ColumnSet {
     COLUMNS
         .iter()
         .enumerate()
-        .filter(|(_, (_, f))| flags.intersects(*f))
+        .filter(|(_, name)| flags.intersects(SegmentFlags::of_tshark_field(name).unwrap()))
         .fold(0, |acc, (i, _)| acc | 1 << i)
 }
 
@@ -72,7 +56,7 @@ fn oracle_frames(dirs: &oracle_support::Dirs, capture: &str) -> BTreeMap<u64, Co
     };
     let index: Vec<usize> = COLUMNS
         .iter()
-        .map(|(name, _)| {
+        .map(|name| {
             header
                 .iter()
                 .position(|h| h == name)
@@ -135,7 +119,7 @@ fn tcp_analysis_flags_match_tshark_on_every_capture() {
     println!(
         "{:<55} {}",
         "capture (ours/tshark)",
-        COLUMNS.map(|(n, _)| short(n)).join(" ")
+        COLUMNS.map(short).join(" ")
     );
     for capture in dirs.captures() {
         let theirs = oracle_frames(&dirs, &capture);
@@ -150,7 +134,7 @@ fn tcp_analysis_flags_match_tshark_on_every_capture() {
         if ours.values().chain(theirs.values()).any(|s| *s != 0) {
             println!("{capture:<55} {}", cells.join(" "));
         }
-        for (i, (name, _)) in COLUMNS.iter().enumerate() {
+        for (i, name) in COLUMNS.iter().enumerate() {
             let differing: Vec<u64> = ours
                 .keys()
                 .chain(theirs.keys())

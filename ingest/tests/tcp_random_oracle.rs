@@ -221,47 +221,9 @@ impl Conv {
     }
 }
 
-/// The tshark fields compared, with the analyser flags that set each.
-const FIELDS: [(&str, SegmentFlags); 14] = [
-    (
-        "tcp.analysis.retransmission",
-        SegmentFlags::RETRANSMISSION
-            .union(SegmentFlags::FAST_RETRANSMISSION)
-            .union(SegmentFlags::SPURIOUS_RETRANSMISSION),
-    ),
-    (
-        "tcp.analysis.fast_retransmission",
-        SegmentFlags::FAST_RETRANSMISSION,
-    ),
-    (
-        "tcp.analysis.spurious_retransmission",
-        SegmentFlags::SPURIOUS_RETRANSMISSION,
-    ),
-    ("tcp.analysis.lost_segment", SegmentFlags::LOST_SEGMENT),
-    (
-        "tcp.analysis.ack_lost_segment",
-        SegmentFlags::ACK_LOST_SEGMENT,
-    ),
-    ("tcp.analysis.keep_alive", SegmentFlags::KEEP_ALIVE),
-    ("tcp.analysis.keep_alive_ack", SegmentFlags::KEEP_ALIVE_ACK),
-    ("tcp.analysis.duplicate_ack", SegmentFlags::DUPLICATE_ACK),
-    ("tcp.analysis.zero_window", SegmentFlags::ZERO_WINDOW),
-    (
-        "tcp.analysis.zero_window_probe",
-        SegmentFlags::ZERO_WINDOW_PROBE,
-    ),
-    (
-        "tcp.analysis.zero_window_probe_ack",
-        SegmentFlags::ZERO_WINDOW_PROBE_ACK,
-    ),
-    ("tcp.analysis.out_of_order", SegmentFlags::OUT_OF_ORDER),
-    ("tcp.analysis.window_update", SegmentFlags::WINDOW_UPDATE),
-    ("tcp.analysis.reused_ports", SegmentFlags::REUSED_PORTS),
-];
-
 /// The tshark field names whose flags `flags` raises.
 fn names(flags: SegmentFlags) -> BTreeSet<&'static str> {
-    FIELDS
+    SegmentFlags::TSHARK_FIELDS
         .iter()
         .filter(|(_, f)| flags.intersects(*f))
         .map(|(n, _)| *n)
@@ -398,7 +360,7 @@ fn tshark_rows(pcap: &[u8]) -> Vec<Row> {
             "-e",
             "tcp.completeness",
         ]);
-    for (f, _) in FIELDS {
+    for (f, _) in SegmentFlags::TSHARK_FIELDS {
         cmd.args(["-e", f]);
     }
     let out = cmd.output().unwrap();
@@ -413,7 +375,7 @@ fn tshark_rows(pcap: &[u8]) -> Vec<Row> {
         .map(|line| {
             let c: Vec<&str> = line.split('\t').collect();
             let (sp, dp): (u16, u16) = (c[0].parse().unwrap(), c[1].parse().unwrap());
-            let flags = FIELDS
+            let flags = SegmentFlags::TSHARK_FIELDS
                 .iter()
                 .zip(&c[4..])
                 .filter(|(_, v)| !v.is_empty())
@@ -517,7 +479,7 @@ fn random_conversations_get_tsharks_flags_packet_by_packet() {
     );
     assert!(flagged > 1000, "only {flagged} flagged packets");
     // Every flag occurs.
-    for (field, _) in FIELDS {
+    for (field, _) in SegmentFlags::TSHARK_FIELDS {
         let n = rows.iter().filter(|r| r.flags.contains(field)).count();
         assert!(n > 0, "no packet with {field}");
     }

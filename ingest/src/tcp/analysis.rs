@@ -54,12 +54,53 @@ bitflags::bitflags! {
 }
 
 impl SegmentFlags {
+    /// The flags tshark shows as `tcp.analysis.retransmission`: plain, fast and spurious
+    /// retransmissions alike.
+    pub const ANY_RETRANSMISSION: SegmentFlags = SegmentFlags::RETRANSMISSION
+        .union(SegmentFlags::FAST_RETRANSMISSION)
+        .union(SegmentFlags::SPURIOUS_RETRANSMISSION);
+
+    /// tshark's `tcp.analysis.*` fields, each with the flags that make tshark show it, for
+    /// comparing with tshark's output field by field.
+    pub const TSHARK_FIELDS: [(&'static str, SegmentFlags); 14] = [
+        ("tcp.analysis.retransmission", Self::ANY_RETRANSMISSION),
+        (
+            "tcp.analysis.fast_retransmission",
+            Self::FAST_RETRANSMISSION,
+        ),
+        (
+            "tcp.analysis.spurious_retransmission",
+            Self::SPURIOUS_RETRANSMISSION,
+        ),
+        ("tcp.analysis.lost_segment", Self::LOST_SEGMENT),
+        ("tcp.analysis.ack_lost_segment", Self::ACK_LOST_SEGMENT),
+        ("tcp.analysis.keep_alive", Self::KEEP_ALIVE),
+        ("tcp.analysis.keep_alive_ack", Self::KEEP_ALIVE_ACK),
+        ("tcp.analysis.duplicate_ack", Self::DUPLICATE_ACK),
+        ("tcp.analysis.zero_window", Self::ZERO_WINDOW),
+        ("tcp.analysis.zero_window_probe", Self::ZERO_WINDOW_PROBE),
+        (
+            "tcp.analysis.zero_window_probe_ack",
+            Self::ZERO_WINDOW_PROBE_ACK,
+        ),
+        ("tcp.analysis.out_of_order", Self::OUT_OF_ORDER),
+        ("tcp.analysis.window_update", Self::WINDOW_UPDATE),
+        ("tcp.analysis.reused_ports", Self::REUSED_PORTS),
+    ];
+
     /// tshark's `tcp.analysis.retransmission` field, which it sets for plain, fast and spurious
     /// retransmissions alike.
     pub fn is_retransmission(self) -> bool {
-        self.intersects(
-            Self::RETRANSMISSION | Self::FAST_RETRANSMISSION | Self::SPURIOUS_RETRANSMISSION,
-        )
+        self.intersects(Self::ANY_RETRANSMISSION)
+    }
+
+    /// The flags behind tshark's field `name` (`tcp.analysis.…`); `None` for a field not in
+    /// [`Self::TSHARK_FIELDS`].
+    pub fn of_tshark_field(name: &str) -> Option<SegmentFlags> {
+        Self::TSHARK_FIELDS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
     }
 }
 
