@@ -4,6 +4,9 @@
 //! answer in the shapes the script reads.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(dead_code)]
+mod support;
+
 use std::io::BufWriter;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -54,13 +57,8 @@ impl TestServer {
         let recorder =
             Recorder::open(&dir.path().join("recorder"), RecorderConfig::default()).unwrap();
         state.set_recorder(recorder);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = server::app(state.clone(), server::dashboard::routes());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server::serve(listener, app, state, async move {
-            let _ = stopped.await;
-        }));
+        let support::Running { addr, stop, .. } =
+            support::serve(&state, server::dashboard::routes()).await;
         let s = TestServer {
             addr,
             client: reqwest::Client::new(),

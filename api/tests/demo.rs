@@ -4,7 +4,10 @@
 //! nothing more; `--no-demo` starts empty.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+#[allow(dead_code)]
+mod support;
+
+use std::io::BufReader;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
@@ -47,16 +50,10 @@ impl Served {
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut url_in_line = || {
-            let mut line = String::new();
-            stdout.read_line(&mut line).unwrap();
-            line.split_whitespace()
-                .find(|w| w.starts_with("http://"))
-                .unwrap_or_else(|| panic!("no URL in {line:?}"))
-                .to_owned()
-        };
-        let base = url_in_line().trim_end_matches('/').to_owned();
-        let dashboard = url_in_line();
+        let base = support::next_url(&mut stdout)
+            .trim_end_matches('/')
+            .to_owned();
+        let dashboard = support::next_url(&mut stdout);
         Served {
             child,
             base,

@@ -4,6 +4,9 @@
 //! in time order, with as many packets as the `flows` table counts for those flows.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(dead_code)]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -11,7 +14,7 @@ use std::time::Duration;
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use faultline::pcap_export::recorder_dir;
-use faultline::server::{self, AppState, IngestQueue, IngestSource, JobState, Metrics};
+use faultline::server::{AppState, IngestQueue, IngestSource, JobState, Metrics};
 use faultline_engine::{Engine, EngineConfig};
 use faultline_ingest::pipeline::PipelineConfig;
 use faultline_ingest::recorder::{Recorder, RecorderConfig};
@@ -220,13 +223,7 @@ async fn pcap_endpoint() {
         .unwrap();
     assert_eq!(done.await.unwrap().state, JobState::Done);
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = server::app(state.clone(), axum::Router::new());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve(listener, app, state.clone(), async move {
-        let _ = stopped.await;
-    }));
+    let support::Running { addr, stop, task } = support::serve(&state, axum::Router::new()).await;
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
 

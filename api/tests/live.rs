@@ -6,6 +6,9 @@
 //! `python3`, `curl`, `setpriv`); skipped with a message otherwise, unless `CI` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(dead_code)]
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -521,13 +524,8 @@ impl Serve {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        stdout.read_line(&mut line).unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        let url = support::next_url(&mut stdout)
             .trim_end_matches('/')
             .to_owned();
         Serve {

@@ -3,7 +3,10 @@
 //! and under `faultline serve` a report scheduled every 2 s appears on disk and over the API.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+#[allow(dead_code)]
+mod support;
+
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -274,14 +277,7 @@ fn serve(d: &Path) -> Serve {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
+    let base = support::next_url(&mut BufReader::new(child.stdout.take().unwrap()))
         .trim_end_matches('/')
         .to_string();
     Serve { child, base }

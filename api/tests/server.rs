@@ -3,6 +3,9 @@
 //! `serve` command from start to SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(dead_code)]
+mod support;
+
 use std::io::BufWriter;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,7 +13,7 @@ use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use faultline::server::{
-    self, AppState, IngestQueue, IngestSource, JobState, Limits, Metrics, ServerConfig,
+    AppState, IngestQueue, IngestSource, JobState, Limits, Metrics, ServerConfig,
 };
 use faultline_engine::{Engine, EngineConfig, KflQuery};
 use faultline_ingest::pipeline::PipelineConfig;
@@ -82,13 +85,8 @@ impl TestServer {
             assert_eq!(status.state, JobState::Done, "{status:?}");
             assert!(status.entries > 0);
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = server::app(state.clone(), axum::Router::new());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, app, state.clone(), async move {
-            let _ = stopped.await;
-        }));
+        let support::Running { addr, stop, task } =
+            support::serve(&state, axum::Router::new()).await;
         TestServer {
             addr,
             state,
@@ -1068,7 +1066,6 @@ async fn metrics_health_and_openapi() {
 /// address, ends an open live stream and exits 0 on SIGTERM with everything flushed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_command_runs_until_sigterm() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("c.pcap");
     generate(&capture, 11);
@@ -1083,14 +1080,9 @@ async fn serve_command_runs_until_sigterm() {
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .unwrap();
-    let mut line = String::new();
     // Kept open until the end: the child may still write to it.
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    stdout.read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+    let url = support::next_url(&mut stdout)
         .trim_end_matches('/')
         .to_owned();
     let client = reqwest::Client::new();
