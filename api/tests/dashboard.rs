@@ -114,7 +114,13 @@ async fn json_of(r: reqwest::Response) -> (u16, Value) {
 /// The page as served is the HTML skeleton with the embedded stylesheet and script in it.
 fn assert_is_dashboard(page: &str) {
     let css = include_str!("../src/server/dashboard/style.css");
-    let js = include_str!("../src/server/dashboard/app.js");
+    let js = concat!(
+        include_str!("../src/server/dashboard/core.js"),
+        include_str!("../src/server/dashboard/kfl_box.js"),
+        include_str!("../src/server/dashboard/entries.js"),
+        include_str!("../src/server/dashboard/panels.js"),
+        include_str!("../src/server/dashboard/app.js"),
+    );
     assert!(page.starts_with("<!doctype html>"), "{}", &page[..40]);
     assert!(page.contains(&format!("<style>{css}</style>")));
     assert!(page.contains(&format!("<script>{js}</script>")));
@@ -136,7 +142,7 @@ fn assert_is_dashboard(page: &str) {
         "/api/errors/summary",
         "pageParams.get(\"q\")",
     ] {
-        assert!(js.contains(needle), "app.js lacks {needle}");
+        assert!(js.contains(needle), "the script lacks {needle}");
     }
 }
 

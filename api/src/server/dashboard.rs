@@ -23,8 +23,14 @@ use super::state::AppState;
 const INDEX_HTML: &str = include_str!("dashboard/index.html");
 /// The dashboard's stylesheet.
 const STYLE_CSS: &str = include_str!("dashboard/style.css");
-/// The dashboard's script.
-const APP_JS: &str = include_str!("dashboard/app.js");
+/// The dashboard's script: its parts, concatenated in order into one script with one scope.
+const APP_JS: &str = concat!(
+    include_str!("dashboard/core.js"),
+    include_str!("dashboard/kfl_box.js"),
+    include_str!("dashboard/entries.js"),
+    include_str!("dashboard/panels.js"),
+    include_str!("dashboard/app.js"),
+);
 /// Where `index.html` takes the stylesheet.
 const STYLE_SLOT: &str = "/*@STYLE@*/";
 /// Where `index.html` takes the script.
