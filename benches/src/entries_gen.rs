@@ -498,15 +498,16 @@ impl EntriesGenerator {
         } else {
             retrans
         };
-        let counts = [
-            retrans,
-            retrans / 3,
-            lost,
-            if rng.below(10) == 0 { 1 } else { 0 },
-            retrans / 2 + lost,
-            rng.below(3) as u32,
-            if rng.below(20) == 0 { 1 } else { 0 },
-        ];
+        let loss = LossCounters {
+            retransmissions: retrans,
+            fast_retransmissions: retrans / 3,
+            lost_segments: lost,
+            ack_lost_segments: u32::from(rng.below(10) == 0),
+            dup_acks: retrans / 2 + lost,
+            out_of_order: rng.below(3) as u32,
+            zero_windows: u32::from(rng.below(20) == 0),
+        };
+        let counts = loss.to_array();
         let words = [
             "retransmitted",
             "fast-retransmitted",
@@ -539,24 +540,7 @@ impl EntriesGenerator {
                 sep = ", ";
             }
         }
-        let [
-            retransmissions,
-            fast_retransmissions,
-            lost_segments,
-            ack_lost_segments,
-            dup_acks,
-            out_of_order,
-            zero_windows,
-        ] = counts;
-        LossCounters {
-            retransmissions,
-            fast_retransmissions,
-            lost_segments,
-            ack_lost_segments,
-            dup_acks,
-            out_of_order,
-            zero_windows,
-        }
+        loss
     }
 
     /// An ICMP error from a router to the client about the client's flow to a server: the

@@ -98,22 +98,10 @@ impl LossBuilders {
         Self(std::array::from_fn(|_| UInt32Builder::with_capacity(cap)))
     }
 
-    fn values(l: &LossCounters) -> [u32; 7] {
-        [
-            l.retransmissions,
-            l.fast_retransmissions,
-            l.lost_segments,
-            l.ack_lost_segments,
-            l.dup_acks,
-            l.out_of_order,
-            l.zero_windows,
-        ]
-    }
-
     fn append(&mut self, l: Option<&LossCounters>) {
         match l {
             Some(l) => {
-                for (b, v) in self.0.iter_mut().zip(Self::values(l)) {
+                for (b, v) in self.0.iter_mut().zip(l.to_array()) {
                     b.append_value(v);
                 }
             }

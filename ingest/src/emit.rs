@@ -86,6 +86,20 @@ impl LossCounters {
     pub fn has_loss(&self) -> bool {
         self.retransmissions > 0 || self.lost_segments > 0 || self.ack_lost_segments > 0
     }
+
+    /// The seven counters in column order (retransmissions, fast retransmissions, lost
+    /// segments, ACKed unseen segments, duplicate ACKs, out of order, zero windows).
+    pub fn to_array(&self) -> [u32; 7] {
+        [
+            self.retransmissions,
+            self.fast_retransmissions,
+            self.lost_segments,
+            self.ack_lost_segments,
+            self.dup_acks,
+            self.out_of_order,
+            self.zero_windows,
+        ]
+    }
 }
 
 /// Packets a live capture dropped over an interval (`capture-drop` loss entries).
