@@ -366,3 +366,63 @@ impl EntryBatchBuilder {
         assemble(&entries_schema(), rows, cols)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{UInt32Type, UInt64Type};
+    use faultline_schemas::entries_schema;
+
+    use super::*;
+    use crate::emit::{EntryHeader, LossCounters};
+
+    fn entry(body: EntryBody<'_>) -> EntryView<'_> {
+        let ip = "10.0.0.1".parse().unwrap();
+        EntryView::new(EntryHeader::new(1, (ip, None), (ip, None), 6, "x"), body)
+    }
+
+    #[test]
+    fn body_columns_are_null_for_other_kinds_across_batches() {
+        let loss = EntryBody::Loss(LossCounters {
+            retransmissions: 4,
+            ..LossCounters::default()
+        });
+        let drop = EntryBody::CaptureDrop(DropCount {
+            packets: 9,
+            interval_us: 1_000,
+        });
+        let mut b = EntryBatchBuilder::new(2);
+        let mut batches = Vec::new();
+        for rows in [
+            &[loss, EntryBody::Tcp, drop][..],
+            &[EntryBody::Timeout, loss],
+        ] {
+            for body in rows {
+                b.append(1, None, &entry(*body));
+            }
+            assert_eq!(b.rows(), rows.len());
+            batches.push(b.finish().unwrap());
+        }
+        assert_eq!(b.rows(), 0);
+        let col = |i: usize, name: &str| batches[i].column_by_name(name).unwrap().clone();
+        let retrans = col(0, ec::RETRANSMISSIONS);
+        let retrans = retrans.as_primitive::<UInt32Type>();
+        assert_eq!((retrans.len(), retrans.value(0)), (3, 4));
+        assert!(retrans.is_null(1) && retrans.is_null(2));
+        let drops = col(0, ec::CAPTURE_DROPS);
+        let drops = drops.as_primitive::<UInt64Type>();
+        assert!(drops.is_null(0) && drops.is_null(1));
+        assert_eq!(drops.value(2), 9);
+        let kinds = col(0, ec::KIND);
+        let kinds: Vec<_> = kinds.as_string::<i32>().iter().flatten().collect();
+        assert_eq!(kinds, ["loss", "tcp", "loss"]);
+        let retrans = col(1, ec::RETRANSMISSIONS);
+        let retrans = retrans.as_primitive::<UInt32Type>();
+        assert_eq!(retrans.len(), 2);
+        assert!(retrans.is_null(0));
+        assert_eq!(retrans.value(1), 4);
+        assert_eq!(col(1, ec::CAPTURE_DROPS).null_count(), 2);
+        assert_eq!(col(1, ec::ICMP_TYPE).null_count(), 2);
+        assert!(batches.iter().all(|b| b.schema() == entries_schema()));
+    }
+}
