@@ -1,7 +1,9 @@
 //! A deterministic generator of synthetic `entries` rows for storage and query benchmarks.
 //!
-//! It produces record batches of [`faultline_schemas::entries_schema`] directly with Arrow
-//! builders (no packets, no pipeline), fast enough to make ten million rows in seconds. The
+//! It makes [`EntryView`]s directly (no packets, no flow tracking) and turns them into record
+//! batches of [`faultline_schemas::entries_schema`] with ingest's own [`EntryBatchBuilder`], so
+//! the rows are shaped exactly as ingested ones; fast enough to make ten million rows in
+//! seconds. The
 //! distributions aim at what a busy network yields: timestamps increasing over a number of days
 //! with a diurnal cycle and quieter weekends; TCP connection errors (`SynSent`, `Reset`,
 //! `CloseWait`, `LastAck`), stale streams, packet-loss entries and ICMP errors in fixed
@@ -10,17 +12,16 @@
 //! reason texts shaped like the ones the ingest pipeline writes.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv4Addr};
 
-use arrow::array::{
-    ArrayRef, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt8Builder,
-    UInt16Builder, UInt32Builder, UInt64Builder, new_null_array,
-};
-use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use base64::Engine as _;
-use faultline_schemas::{EntryKind, ErrorType, TcpErrorState, entries_schema, entry_col as ec};
+use faultline_ingest::batch::EntryBatchBuilder;
+use faultline_ingest::emit::{
+    EntryBody, EntryHeader, EntryView, ErrorView, FlowIdent, IcmpView, LossCounters, QuotedTuple,
+};
+use faultline_schemas::{ErrorType, TcpErrorState};
 
 /// Microseconds per hour.
 const HOUR_US: i64 = 3_600_000_000;
@@ -192,12 +193,15 @@ const SOURCES: [&str; 3] = ["eth0", "eth1", "bond0"];
 /// Routers that send ICMP errors.
 const ROUTERS: usize = 16;
 
-/// Precomputed address texts and pick tables.
+/// Precomputed addresses and pick tables.
 #[derive(Debug)]
 struct Hosts {
-    clients: Vec<String>,
-    servers: Vec<String>,
-    routers: Vec<String>,
+    clients: Vec<IpAddr>,
+    servers: Vec<IpAddr>,
+    routers: Vec<IpAddr>,
+    /// The least and the most frequent client, as text.
+    rare_client: String,
+    busiest_client: String,
     client_cum: Vec<f64>,
     server_cum: Vec<f64>,
     server_port: Vec<u16>,
@@ -205,30 +209,21 @@ struct Hosts {
 
 impl Hosts {
     fn new(cfg: &GenConfig, rng: &mut SplitMix64) -> Self {
-        let clients: Vec<String> = (0..cfg.clients.max(1))
-            .map(|i| {
-                format!(
-                    "10.{}.{}.{}",
-                    1 + i / 62_500 % 250,
-                    i / 250 % 250,
-                    1 + i % 250
-                )
-            })
+        // Every octet below is < 256 by construction.
+        let ip = |a: usize, b: usize, c: usize, d: usize| {
+            IpAddr::V4(Ipv4Addr::new(a as u8, b as u8, c as u8, d as u8))
+        };
+        let clients: Vec<IpAddr> = (0..cfg.clients.max(1))
+            .map(|i| ip(10, 1 + i / 62_500 % 250, i / 250 % 250, 1 + i % 250))
             .collect();
-        let servers: Vec<String> = (0..cfg.servers.max(1))
+        let servers: Vec<IpAddr> = (0..cfg.servers.max(1))
             .map(|i| match i % 4 {
-                3 => format!("198.51.{}.{}", 100 + i / 250 % 100, 1 + i % 250),
-                _ => format!(
-                    "172.{}.{}.{}",
-                    16 + i / 62_500 % 16,
-                    i / 250 % 250,
-                    1 + i % 250
-                ),
+                3 => ip(198, 51, 100 + i / 250 % 100, 1 + i % 250),
+                _ => ip(172, 16 + i / 62_500 % 16, i / 250 % 250, 1 + i % 250),
             })
             .collect();
-        let routers = (0..ROUTERS)
-            .map(|i| format!("10.255.0.{}", i + 1))
-            .collect();
+        let routers = (0..ROUTERS).map(|i| ip(10, 255, 0, i + 1)).collect();
+        let text = |ip: Option<&IpAddr>| ip.map_or_else(String::new, IpAddr::to_string);
         let port_cum = cumulative(SERVICE_PORTS.iter().map(|p| p.1));
         let server_port = (0..servers.len())
             .map(|_| SERVICE_PORTS[rng.pick(&port_cum)].0)
@@ -236,6 +231,8 @@ impl Hosts {
         Self {
             client_cum: zipf(clients.len(), 1.1),
             server_cum: zipf(servers.len(), 1.1),
+            rare_client: text(clients.last()),
+            busiest_client: text(clients.first()),
             clients,
             servers,
             routers,
@@ -268,143 +265,6 @@ fn hour_ends(cfg: &GenConfig) -> Vec<u64> {
         .collect()
 }
 
-/// The `entries` column builders of one batch.
-struct Builders {
-    id: UInt64Builder,
-    ts: TimestampMicrosecondBuilder,
-    kind: StringBuilder,
-    proto_name: StringBuilder,
-    proto_abbr: StringBuilder,
-    transport: StringBuilder,
-    ip_version: UInt8Builder,
-    flow_id: UInt64Builder,
-    community_id: StringBuilder,
-    src_ip: StringBuilder,
-    src_port: UInt16Builder,
-    dst_ip: StringBuilder,
-    dst_port: UInt16Builder,
-    vlan: UInt16Builder,
-    summary: StringBuilder,
-    error_type: StringBuilder,
-    error_msg: StringBuilder,
-    error_reason: StringBuilder,
-    icmp_version: UInt8Builder,
-    icmp_type: UInt8Builder,
-    icmp_code: UInt8Builder,
-    q_proto: UInt8Builder,
-    q_src_ip: StringBuilder,
-    q_src_port: UInt16Builder,
-    q_dst_ip: StringBuilder,
-    q_dst_port: UInt16Builder,
-    /// retransmissions, fast_retransmissions, lost_segments, ack_lost_segments, dup_acks,
-    /// out_of_order, zero_windows.
-    loss: [UInt32Builder; 7],
-    capture_drops: UInt64Builder,
-    capture_interval: Int64Builder,
-    source: StringBuilder,
-}
-
-/// Loss counter columns, in the order of [`Builders::loss`].
-const LOSS_COLUMNS: [&str; 7] = [
-    ec::RETRANSMISSIONS,
-    ec::FAST_RETRANSMISSIONS,
-    ec::LOST_SEGMENTS,
-    ec::ACK_LOST_SEGMENTS,
-    ec::DUP_ACKS,
-    ec::OUT_OF_ORDER,
-    ec::ZERO_WINDOWS,
-];
-
-impl Builders {
-    fn new(cap: usize) -> Self {
-        let s = |bytes: usize| StringBuilder::with_capacity(cap, cap * bytes);
-        Self {
-            id: UInt64Builder::with_capacity(cap),
-            ts: TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"),
-            kind: s(5),
-            proto_name: s(4),
-            proto_abbr: s(4),
-            transport: s(4),
-            ip_version: UInt8Builder::with_capacity(cap),
-            flow_id: UInt64Builder::with_capacity(cap),
-            community_id: s(30),
-            src_ip: s(12),
-            src_port: UInt16Builder::with_capacity(cap),
-            dst_ip: s(12),
-            dst_port: UInt16Builder::with_capacity(cap),
-            vlan: UInt16Builder::with_capacity(cap),
-            summary: s(20),
-            error_type: s(10),
-            error_msg: s(10),
-            error_reason: s(76),
-            icmp_version: UInt8Builder::with_capacity(cap),
-            icmp_type: UInt8Builder::with_capacity(cap),
-            icmp_code: UInt8Builder::with_capacity(cap),
-            q_proto: UInt8Builder::with_capacity(cap),
-            q_src_ip: s(2),
-            q_src_port: UInt16Builder::with_capacity(cap),
-            q_dst_ip: s(2),
-            q_dst_port: UInt16Builder::with_capacity(cap),
-            loss: std::array::from_fn(|_| UInt32Builder::with_capacity(cap)),
-            capture_drops: UInt64Builder::with_capacity(cap),
-            capture_interval: Int64Builder::with_capacity(cap),
-            source: s(5),
-        }
-    }
-
-    /// The batch in schema order; columns the generator never fills (HTTP, DNS, names) are nulls.
-    fn finish(mut self, schema: &SchemaRef, rows: usize) -> Result<RecordBatch, ArrowError> {
-        let mut cols: Vec<(&str, ArrayRef)> = vec![
-            (ec::ID, Arc::new(self.id.finish())),
-            (ec::TIMESTAMP, Arc::new(self.ts.finish())),
-            (ec::KIND, Arc::new(self.kind.finish())),
-            (ec::PROTOCOL_NAME, Arc::new(self.proto_name.finish())),
-            (ec::PROTOCOL_ABBR, Arc::new(self.proto_abbr.finish())),
-            (ec::TRANSPORT, Arc::new(self.transport.finish())),
-            (ec::IP_VERSION, Arc::new(self.ip_version.finish())),
-            (ec::FLOW_ID, Arc::new(self.flow_id.finish())),
-            (ec::COMMUNITY_ID, Arc::new(self.community_id.finish())),
-            (ec::SRC_IP, Arc::new(self.src_ip.finish())),
-            (ec::SRC_PORT, Arc::new(self.src_port.finish())),
-            (ec::DST_IP, Arc::new(self.dst_ip.finish())),
-            (ec::DST_PORT, Arc::new(self.dst_port.finish())),
-            (ec::VLAN, Arc::new(self.vlan.finish())),
-            (ec::SUMMARY, Arc::new(self.summary.finish())),
-            (ec::ERROR_TYPE, Arc::new(self.error_type.finish())),
-            (ec::ERROR_MSG, Arc::new(self.error_msg.finish())),
-            (ec::ERROR_REASON, Arc::new(self.error_reason.finish())),
-            (ec::ICMP_VERSION, Arc::new(self.icmp_version.finish())),
-            (ec::ICMP_TYPE, Arc::new(self.icmp_type.finish())),
-            (ec::ICMP_CODE, Arc::new(self.icmp_code.finish())),
-            (ec::QUOTED_PROTO, Arc::new(self.q_proto.finish())),
-            (ec::QUOTED_SRC_IP, Arc::new(self.q_src_ip.finish())),
-            (ec::QUOTED_SRC_PORT, Arc::new(self.q_src_port.finish())),
-            (ec::QUOTED_DST_IP, Arc::new(self.q_dst_ip.finish())),
-            (ec::QUOTED_DST_PORT, Arc::new(self.q_dst_port.finish())),
-            (ec::CAPTURE_DROPS, Arc::new(self.capture_drops.finish())),
-            (
-                ec::CAPTURE_INTERVAL_US,
-                Arc::new(self.capture_interval.finish()),
-            ),
-            (ec::CAPTURE_SOURCE, Arc::new(self.source.finish())),
-        ];
-        for (name, b) in LOSS_COLUMNS.iter().zip(self.loss.iter_mut()) {
-            cols.push((name, Arc::new(b.finish())));
-        }
-        let arrays = schema
-            .fields()
-            .iter()
-            .map(
-                |f| match cols.iter().position(|(n, _)| *n == f.name().as_str()) {
-                    Some(i) => cols.swap_remove(i).1,
-                    None => new_null_array(f.data_type(), rows),
-                },
-            )
-            .collect();
-        RecordBatch::try_new(schema.clone(), arrays)
-    }
-}
-
 /// One flow's endpoints, as indexes into [`Hosts`] plus ports.
 #[derive(Debug, Clone, Copy)]
 struct Endpoints {
@@ -418,8 +278,8 @@ struct Endpoints {
 #[derive(Debug)]
 pub struct EntriesGenerator {
     cfg: GenConfig,
-    schema: SchemaRef,
     rng: SplitMix64,
+    texts: Texts,
     hosts: Hosts,
     shape_cum: Vec<f64>,
     icmp_cum: Vec<f64>,
@@ -434,8 +294,8 @@ impl EntriesGenerator {
         let mut rng = SplitMix64(cfg.seed);
         let hosts = Hosts::new(&cfg, &mut rng);
         Self {
-            schema: entries_schema(),
             rng,
+            texts: Texts::default(),
             hosts,
             shape_cum: cumulative(SHAPES.iter().map(|s| s.1)),
             icmp_cum: cumulative(ICMP_MESSAGES.iter().map(|m| m.3)),
@@ -449,12 +309,12 @@ impl EntriesGenerator {
     /// The least frequent client address: the `src.ip` of only a few rows (about one in
     /// 75,000 with the default 5000 clients), for a selective query.
     pub fn rare_src_ip(&self) -> &str {
-        self.hosts.clients.last().map_or("", String::as_str)
+        &self.hosts.rare_client
     }
 
     /// The most frequent client address.
     pub fn busiest_src_ip(&self) -> &str {
-        self.hosts.clients.first().map_or("", String::as_str)
+        &self.hosts.busiest_client
     }
 
     /// The configuration.
@@ -491,62 +351,94 @@ impl EntriesGenerator {
 
     /// Builds the next batch of at most `batch_rows` rows.
     fn batch(&mut self, rows: usize) -> Result<RecordBatch, ArrowError> {
-        let mut b = Builders::new(rows);
+        let mut b = EntryBatchBuilder::new(rows);
+        let mut texts = std::mem::take(&mut self.texts);
         for _ in 0..rows {
-            self.row(&mut b);
+            self.row(&mut b, &mut texts);
         }
-        b.finish(&self.schema, rows)
+        self.texts = texts;
+        b.finish()
     }
 
-    fn row(&mut self, b: &mut Builders) {
+    /// Makes the next row and appends it to `b`.
+    fn row(&mut self, b: &mut EntryBatchBuilder, t: &mut Texts) {
         let ts = self.next_ts();
-        b.id.append_value(mix64(self.row ^ self.cfg.seed.rotate_left(32)));
-        b.ts.append_value(ts);
+        let id = mix64(self.row ^ self.cfg.seed.rotate_left(32));
         self.row += 1;
         let shape = SHAPES[self.rng.pick(&self.shape_cum)].0;
         let ep = self.endpoints();
         let flow_id = mix64((ep.client as u64) << 40 ^ (ep.server as u64) << 20 ^ ts as u64);
-        b.flow_id.append_value(flow_id);
-        append_community_id(&mut b.community_id, flow_id);
-        b.ip_version.append_value(4);
-        b.vlan.append_option(match self.rng.below(10) {
+        write_community_id(&mut t.community_id, flow_id);
+        let vlan = match self.rng.below(10) {
             0 => Some(100),
             1 => Some(200),
             _ => None,
+        };
+        let source = Some(SOURCES[ep.server % SOURCES.len()]);
+        if shape == Shape::Icmp {
+            let (router, name, icmp) = self.icmp_row(ep);
+            let client = (self.hosts.clients[ep.client], None);
+            let header = EntryHeader::new(ts, (router, None), client, 1, name);
+            let header = EntryHeader {
+                flow: Some(self.flow_ident(ep, flow_id, vlan, &t.community_id)),
+                vlan,
+                ..header
+            };
+            b.append(id, source, &EntryView::new(header, EntryBody::Icmp(icmp)));
+            return;
+        }
+        let (body, error_type, msg) = self.tcp_flow_row(ep, shape, t);
+        let summary = if shape == Shape::Loss {
+            &t.summary
+        } else {
+            msg
+        };
+        let flow = self.flow_ident(ep, flow_id, vlan, &t.community_id);
+        let header = EntryHeader::of_flow(ts, flow, summary);
+        let header = header.with_error(ErrorView {
+            error_type,
+            msg,
+            reason: &t.reason,
         });
-        b.capture_drops.append_null();
-        b.capture_interval.append_null();
-        b.source.append_value(SOURCES[ep.server % SOURCES.len()]);
-        match shape {
-            Shape::Icmp => self.icmp_row(b, ep),
-            _ => self.tcp_flow_row(b, ep, shape),
+        b.append(id, source, &EntryView::new(header, body));
+    }
+
+    /// The identity of the TCP flow client → server a row is about.
+    fn flow_ident<'a>(
+        &self,
+        ep: Endpoints,
+        flow_id: u64,
+        vlan: Option<u16>,
+        community_id: &'a str,
+    ) -> FlowIdent<'a> {
+        FlowIdent {
+            flow_id,
+            community_id,
+            orig: (self.hosts.clients[ep.client], ep.src_port),
+            resp: (self.hosts.servers[ep.server], ep.dst_port),
+            proto: 6,
+            vlan,
         }
     }
 
-    /// Columns shared by `tcp`, `timeout` and `loss` rows: a TCP flow client → server.
-    fn tcp_flow_row(&mut self, b: &mut Builders, ep: Endpoints, shape: Shape) {
-        let (src, dst) = (
-            &self.hosts.clients[ep.client],
-            &self.hosts.servers[ep.server],
-        );
-        let (kind, error_type, msg) = match shape {
-            Shape::Tcp(state) => (EntryKind::Tcp, ErrorType::Connection, state.as_str()),
-            Shape::Stale => (EntryKind::Timeout, ErrorType::Timeout, "stale stream"),
-            _ => (EntryKind::Loss, ErrorType::Loss, "packet loss"),
+    /// The body, error type and message of a `tcp`, `timeout` or `loss` row of a TCP flow
+    /// client → server; the reason (and a loss row's summary) are written into `t`.
+    fn tcp_flow_row(
+        &mut self,
+        ep: Endpoints,
+        shape: Shape,
+        t: &mut Texts,
+    ) -> (EntryBody<'static>, ErrorType, &'static str) {
+        let (src, dst) = (self.hosts.clients[ep.client], self.hosts.servers[ep.server]);
+        let (error_type, msg) = match shape {
+            Shape::Tcp(state) => (ErrorType::Connection, state.as_str()),
+            Shape::Stale => (ErrorType::Timeout, "stale stream"),
+            _ => (ErrorType::Loss, "packet loss"),
         };
-        b.kind.append_value(kind.as_str());
-        b.proto_name.append_value("tcp");
-        b.proto_abbr.append_value("TCP");
-        b.transport.append_value("tcp");
-        b.src_ip.append_value(src);
-        b.src_port.append_value(ep.src_port);
-        b.dst_ip.append_value(dst);
-        b.dst_port.append_value(ep.dst_port);
-        b.error_type.append_value(error_type.as_str());
-        b.error_msg.append_value(msg);
         let rng = &mut self.rng;
-        let r = &mut b.error_reason;
-        // Writing into a StringBuilder cannot fail.
+        let r = &mut t.reason;
+        r.clear();
+        // Writing into a String cannot fail.
         let _ = match shape {
             Shape::Tcp(TcpErrorState::SynSent) => {
                 let n = rng.between(1, 6);
@@ -584,18 +476,16 @@ impl EntriesGenerator {
             ),
             _ => Ok(()),
         };
-        if shape == Shape::Loss {
-            self.loss_columns(b);
-        } else {
-            r.append_value("");
-            b.summary.append_value(msg);
-            b.loss.iter_mut().for_each(UInt32Builder::append_null);
-        }
-        append_icmp_nulls(b);
+        let body = match shape {
+            Shape::Tcp(_) => EntryBody::Tcp,
+            Shape::Stale => EntryBody::Timeout,
+            _ => EntryBody::Loss(self.loss_counters(t)),
+        };
+        (body, error_type, msg)
     }
 
-    /// The counters, summary and reason of a `loss` row (the reason builder is still open).
-    fn loss_columns(&mut self, b: &mut Builders) {
+    /// The counters of a `loss` row, with its reason and summary written into `t`.
+    fn loss_counters(&mut self, t: &mut Texts) -> LossCounters {
         let rng = &mut self.rng;
         let retrans = (rng.below(2) + rng.log_uniform(0, 5)) as u32;
         let lost = if rng.below(3) == 0 {
@@ -608,18 +498,16 @@ impl EntriesGenerator {
         } else {
             retrans
         };
-        let counts = [
-            retrans,
-            retrans / 3,
-            lost,
-            if rng.below(10) == 0 { 1 } else { 0 },
-            retrans / 2 + lost,
-            rng.below(3) as u32,
-            if rng.below(20) == 0 { 1 } else { 0 },
-        ];
-        for (builder, n) in b.loss.iter_mut().zip(counts) {
-            builder.append_value(n);
-        }
+        let loss = LossCounters {
+            retransmissions: retrans,
+            fast_retransmissions: retrans / 3,
+            lost_segments: lost,
+            ack_lost_segments: u32::from(rng.below(10) == 0),
+            dup_acks: retrans / 2 + lost,
+            out_of_order: rng.below(3) as u32,
+            zero_windows: u32::from(rng.below(20) == 0),
+        };
+        let counts = loss.to_array();
         let words = [
             "retransmitted",
             "fast-retransmitted",
@@ -629,8 +517,8 @@ impl EntriesGenerator {
             "out of order",
             "zero-window",
         ];
-        let r = &mut b.error_reason;
-        let _ = r.write_str("segments flagged by tshark's analysis: ");
+        let r = &mut t.reason;
+        r.push_str("segments flagged by tshark's analysis: ");
         let mut sep = "";
         for (n, what) in counts.iter().zip(words) {
             if *n > 0 {
@@ -638,8 +526,8 @@ impl EntriesGenerator {
                 sep = ", ";
             }
         }
-        r.append_value("");
-        let s = &mut b.summary;
+        let s = &mut t.summary;
+        s.clear();
         let mut sep = "";
         for (n, what) in [
             (counts[0], "retransmission"),
@@ -652,58 +540,47 @@ impl EntriesGenerator {
                 sep = ", ";
             }
         }
-        s.append_value("");
+        loss
     }
 
-    /// An ICMP error from a router to the client about the client's flow to a server.
-    fn icmp_row(&mut self, b: &mut Builders, ep: Endpoints) {
+    /// An ICMP error from a router to the client about the client's flow to a server: the
+    /// router, the message's name and its fields.
+    fn icmp_row(&mut self, ep: Endpoints) -> (IpAddr, &'static str, IcmpView) {
         let (icmp_type, code, name, _) = ICMP_MESSAGES[self.rng.pick(&self.icmp_cum)];
-        let router = &self.hosts.routers[ep.server % ROUTERS];
-        let client = &self.hosts.clients[ep.client];
-        let server = &self.hosts.servers[ep.server];
+        let router = self.hosts.routers[ep.server % ROUTERS];
         let udp = self.rng.below(2) == 0;
         let dst_port = if udp {
             [53, 123, 443][ep.server % 3]
         } else {
             ep.dst_port
         };
-        b.kind.append_value(EntryKind::Icmp.as_str());
-        b.proto_name.append_value("icmp");
-        b.proto_abbr.append_value("ICMPv4");
-        b.transport.append_value("icmp");
-        b.src_ip.append_value(router);
-        b.src_port.append_null();
-        b.dst_ip.append_value(client);
-        b.dst_port.append_null();
-        b.summary.append_value(name);
-        b.error_type.append_null();
-        b.error_msg.append_null();
-        b.error_reason.append_null();
-        b.icmp_version.append_value(4);
-        b.icmp_type.append_value(icmp_type);
-        b.icmp_code.append_value(code);
-        b.q_proto.append_value(if udp { 17 } else { 6 });
-        b.q_src_ip.append_value(client);
-        b.q_src_port.append_value(ep.src_port);
-        b.q_dst_ip.append_value(server);
-        b.q_dst_port.append_value(dst_port);
-        b.loss.iter_mut().for_each(UInt32Builder::append_null);
+        let quoted = QuotedTuple {
+            proto: if udp { 17 } else { 6 },
+            src: self.hosts.clients[ep.client],
+            src_port: Some(ep.src_port),
+            dst: self.hosts.servers[ep.server],
+            dst_port: Some(dst_port),
+        };
+        let icmp = IcmpView {
+            version: 4,
+            icmp_type,
+            code,
+            quoted: Some(quoted),
+        };
+        (router, name, icmp)
     }
 }
 
-fn append_icmp_nulls(b: &mut Builders) {
-    b.icmp_version.append_null();
-    b.icmp_type.append_null();
-    b.icmp_code.append_null();
-    b.q_proto.append_null();
-    b.q_src_ip.append_null();
-    b.q_src_port.append_null();
-    b.q_dst_ip.append_null();
-    b.q_dst_port.append_null();
+/// Texts of the row being made, reused from row to row.
+#[derive(Debug, Default)]
+struct Texts {
+    summary: String,
+    reason: String,
+    community_id: String,
 }
 
-/// A Community-ID-shaped value (`1:` and 28 base64 characters) derived from the flow id.
-fn append_community_id(b: &mut StringBuilder, flow_id: u64) {
+/// Writes a Community-ID-shaped value (`1:` and 28 base64 characters) derived from the flow id.
+fn write_community_id(out: &mut String, flow_id: u64) {
     let mut digest = [0u8; 21];
     let mut state = SplitMix64(flow_id);
     for chunk in digest.chunks_mut(8) {
@@ -714,8 +591,9 @@ fn append_community_id(b: &mut StringBuilder, flow_id: u64) {
     let n = base64::engine::general_purpose::STANDARD
         .encode_slice(&digest[..20], &mut text)
         .unwrap_or(0);
-    let _ = b.write_str("1:");
-    b.append_value(std::str::from_utf8(&text[..n]).unwrap_or(""));
+    out.clear();
+    out.push_str("1:");
+    out.push_str(std::str::from_utf8(&text[..n]).unwrap_or(""));
 }
 
 impl Iterator for EntriesGenerator {
@@ -742,6 +620,7 @@ mod tests {
     use super::*;
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{TimestampMicrosecondType, UInt64Type};
+    use faultline_schemas::{entries_schema, entry_col as ec};
     use std::collections::{HashMap, HashSet};
 
     fn generate(cfg: GenConfig) -> Vec<RecordBatch> {

@@ -13,12 +13,15 @@ use arrow::array::{
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
-use faultline_schemas::{entries_schema, entry_col as ec, flow_col as fc, flows_schema};
+use faultline_schemas::{entry_col as ec, flow_col as fc, flows_schema};
 
 use crate::emit::{Emit, EntryView, FlowView, LossCounters};
 use crate::sink::{BatchSink, SinkError, Table};
 
 mod app_cols;
+mod entry_cols;
+
+pub use entry_cols::EntryBatchBuilder;
 
 /// Rows per record batch unless configured otherwise.
 pub const DEFAULT_BATCH_ROWS: usize = 64 * 1024;
@@ -52,13 +55,6 @@ fn append_ip(b: &mut StringBuilder, ip: IpAddr) {
     b.append_value("");
 }
 
-fn append_opt_ip(b: &mut StringBuilder, ip: Option<IpAddr>) {
-    match ip {
-        Some(ip) => append_ip(b, ip),
-        None => b.append_null(),
-    }
-}
-
 /// Lower-case transport name of an IP protocol number.
 pub fn transport_name(proto: u8) -> &'static str {
     match proto {
@@ -73,19 +69,6 @@ pub fn transport_name(proto: u8) -> &'static str {
 
 fn ip_version(ip: IpAddr) -> u8 {
     if ip.is_ipv4() { 4 } else { 6 }
-}
-
-/// Kubeshark-style protocol name and abbreviation of an entry.
-fn protocol_of(e: &EntryView<'_>) -> (&'static str, &'static str) {
-    match (e.kind, e.proto) {
-        (faultline_schemas::EntryKind::Http, _) => ("http", "HTTP"),
-        (faultline_schemas::EntryKind::Dns, _) => ("dns", "DNS"),
-        (_, 1) => ("icmp", "ICMPv4"),
-        (_, 58) => ("icmp", "ICMPv6"),
-        (_, 6) => ("tcp", "TCP"),
-        (_, 17) => ("udp", "UDP"),
-        _ => ("ip", "IP"),
-    }
 }
 
 /// The seven loss counters, one builder each, shared by both tables.
@@ -115,22 +98,10 @@ impl LossBuilders {
         Self(std::array::from_fn(|_| UInt32Builder::with_capacity(cap)))
     }
 
-    fn values(l: &LossCounters) -> [u32; 7] {
-        [
-            l.retransmissions,
-            l.fast_retransmissions,
-            l.lost_segments,
-            l.ack_lost_segments,
-            l.dup_acks,
-            l.out_of_order,
-            l.zero_windows,
-        ]
-    }
-
     fn append(&mut self, l: Option<&LossCounters>) {
         match l {
             Some(l) => {
-                for (b, v) in self.0.iter_mut().zip(Self::values(l)) {
+                for (b, v) in self.0.iter_mut().zip(l.to_array()) {
                     b.append_value(v);
                 }
             }
@@ -142,164 +113,6 @@ impl LossBuilders {
         for (name, b) in names.into_iter().zip(self.0.iter_mut()) {
             cols.push((name, Arc::new(b.finish())));
         }
-    }
-}
-
-/// Builders of the `entries` columns the ingest pipeline fills.
-struct EntryBuilders {
-    rows: usize,
-    id: UInt64Builder,
-    ts: TimestampMicrosecondBuilder,
-    kind: StringBuilder,
-    proto_name: StringBuilder,
-    proto_abbr: StringBuilder,
-    transport: StringBuilder,
-    ip_version: UInt8Builder,
-    flow_id: UInt64Builder,
-    community_id: StringBuilder,
-    src_ip: StringBuilder,
-    src_port: UInt16Builder,
-    dst_ip: StringBuilder,
-    dst_port: UInt16Builder,
-    vlan: UInt16Builder,
-    summary: StringBuilder,
-    error_type: StringBuilder,
-    error_msg: StringBuilder,
-    error_reason: StringBuilder,
-    icmp_version: UInt8Builder,
-    icmp_type: UInt8Builder,
-    icmp_code: UInt8Builder,
-    q_proto: UInt8Builder,
-    q_src_ip: StringBuilder,
-    q_src_port: UInt16Builder,
-    q_dst_ip: StringBuilder,
-    q_dst_port: UInt16Builder,
-    loss: LossBuilders,
-    capture_drops: UInt64Builder,
-    capture_interval: Int64Builder,
-    source: StringBuilder,
-    app: app_cols::AppBuilders,
-}
-
-impl EntryBuilders {
-    fn new(cap: usize) -> Self {
-        let s = || StringBuilder::with_capacity(cap, cap * 8);
-        Self {
-            rows: 0,
-            id: UInt64Builder::with_capacity(cap),
-            ts: ts_builder(cap),
-            kind: s(),
-            proto_name: s(),
-            proto_abbr: s(),
-            transport: s(),
-            ip_version: UInt8Builder::with_capacity(cap),
-            flow_id: UInt64Builder::with_capacity(cap),
-            community_id: s(),
-            src_ip: s(),
-            src_port: UInt16Builder::with_capacity(cap),
-            dst_ip: s(),
-            dst_port: UInt16Builder::with_capacity(cap),
-            vlan: UInt16Builder::with_capacity(cap),
-            summary: s(),
-            error_type: s(),
-            error_msg: s(),
-            error_reason: s(),
-            icmp_version: UInt8Builder::with_capacity(cap),
-            icmp_type: UInt8Builder::with_capacity(cap),
-            icmp_code: UInt8Builder::with_capacity(cap),
-            q_proto: UInt8Builder::with_capacity(cap),
-            q_src_ip: s(),
-            q_src_port: UInt16Builder::with_capacity(cap),
-            q_dst_ip: s(),
-            q_dst_port: UInt16Builder::with_capacity(cap),
-            loss: LossBuilders::new(cap),
-            capture_drops: UInt64Builder::with_capacity(cap),
-            capture_interval: Int64Builder::with_capacity(cap),
-            source: s(),
-            app: app_cols::AppBuilders::new(cap),
-        }
-    }
-
-    fn append(&mut self, id: u64, source: Option<&str>, e: &EntryView<'_>) {
-        let (pname, pabbr) = protocol_of(e);
-        self.rows += 1;
-        self.id.append_value(id);
-        self.ts.append_value(e.ts_us);
-        self.kind.append_value(e.kind.as_str());
-        self.proto_name.append_value(pname);
-        self.proto_abbr.append_value(pabbr);
-        self.transport.append_value(transport_name(e.proto));
-        self.ip_version.append_value(ip_version(e.src.0));
-        self.flow_id.append_option(e.flow.map(|f| f.flow_id));
-        self.community_id
-            .append_option(e.flow.map(|f| f.community_id));
-        append_ip(&mut self.src_ip, e.src.0);
-        self.src_port.append_option(e.src.1);
-        append_ip(&mut self.dst_ip, e.dst.0);
-        self.dst_port.append_option(e.dst.1);
-        self.vlan.append_option(e.vlan);
-        self.summary.append_value(e.summary);
-        self.error_type
-            .append_option(e.error.map(|x| x.error_type.as_str()));
-        self.error_msg.append_option(e.error.map(|x| x.msg));
-        self.error_reason.append_option(e.error.map(|x| x.reason));
-        self.icmp_version.append_option(e.icmp.map(|i| i.version));
-        self.icmp_type.append_option(e.icmp.map(|i| i.icmp_type));
-        self.icmp_code.append_option(e.icmp.map(|i| i.code));
-        let q = e.icmp.and_then(|i| i.quoted);
-        self.q_proto.append_option(q.map(|q| q.proto));
-        append_opt_ip(&mut self.q_src_ip, q.map(|q| q.src));
-        self.q_src_port.append_option(q.and_then(|q| q.src_port));
-        append_opt_ip(&mut self.q_dst_ip, q.map(|q| q.dst));
-        self.q_dst_port.append_option(q.and_then(|q| q.dst_port));
-        self.loss.append(e.loss.as_ref());
-        self.capture_drops
-            .append_option(e.capture_drops.map(|d| d.packets));
-        self.capture_interval
-            .append_option(e.capture_drops.map(|d| d.interval_us));
-        self.source.append_option(source);
-        self.app.append(e);
-    }
-
-    fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-        let rows = std::mem::take(&mut self.rows);
-        let mut cols: Columns = vec![
-            (ec::ID, Arc::new(self.id.finish())),
-            (ec::TIMESTAMP, Arc::new(self.ts.finish())),
-            (ec::KIND, Arc::new(self.kind.finish())),
-            (ec::PROTOCOL_NAME, Arc::new(self.proto_name.finish())),
-            (ec::PROTOCOL_ABBR, Arc::new(self.proto_abbr.finish())),
-            (ec::TRANSPORT, Arc::new(self.transport.finish())),
-            (ec::IP_VERSION, Arc::new(self.ip_version.finish())),
-            (ec::FLOW_ID, Arc::new(self.flow_id.finish())),
-            (ec::COMMUNITY_ID, Arc::new(self.community_id.finish())),
-            (ec::SRC_IP, Arc::new(self.src_ip.finish())),
-            (ec::SRC_PORT, Arc::new(self.src_port.finish())),
-            (ec::DST_IP, Arc::new(self.dst_ip.finish())),
-            (ec::DST_PORT, Arc::new(self.dst_port.finish())),
-            (ec::VLAN, Arc::new(self.vlan.finish())),
-            (ec::SUMMARY, Arc::new(self.summary.finish())),
-            (ec::ERROR_TYPE, Arc::new(self.error_type.finish())),
-            (ec::ERROR_MSG, Arc::new(self.error_msg.finish())),
-            (ec::ERROR_REASON, Arc::new(self.error_reason.finish())),
-            (ec::ICMP_VERSION, Arc::new(self.icmp_version.finish())),
-            (ec::ICMP_TYPE, Arc::new(self.icmp_type.finish())),
-            (ec::ICMP_CODE, Arc::new(self.icmp_code.finish())),
-            (ec::QUOTED_PROTO, Arc::new(self.q_proto.finish())),
-            (ec::QUOTED_SRC_IP, Arc::new(self.q_src_ip.finish())),
-            (ec::QUOTED_SRC_PORT, Arc::new(self.q_src_port.finish())),
-            (ec::QUOTED_DST_IP, Arc::new(self.q_dst_ip.finish())),
-            (ec::QUOTED_DST_PORT, Arc::new(self.q_dst_port.finish())),
-            (ec::CAPTURE_DROPS, Arc::new(self.capture_drops.finish())),
-            (
-                ec::CAPTURE_INTERVAL_US,
-                Arc::new(self.capture_interval.finish()),
-            ),
-            (ec::CAPTURE_SOURCE, Arc::new(self.source.finish())),
-        ];
-        self.loss.finish(LossBuilders::NAMES_ENTRIES, &mut cols);
-        self.app.finish(&mut cols);
-        assemble(&entries_schema(), rows, cols)
     }
 }
 
@@ -482,7 +295,7 @@ impl BatchStats {
 pub struct Batcher<S: BatchSink> {
     sink: S,
     rows_per_batch: usize,
-    entries: EntryBuilders,
+    entries: EntryBatchBuilder,
     flows: FlowBuilders,
     source: Option<String>,
     id_seed: u64,
@@ -514,7 +327,7 @@ impl<S: BatchSink> Batcher<S> {
         Self {
             sink,
             rows_per_batch: rows,
-            entries: EntryBuilders::new(cap),
+            entries: EntryBatchBuilder::new(cap),
             flows: FlowBuilders::new(cap.min(4096)),
             source: None,
             id_seed: 0,
@@ -591,7 +404,7 @@ impl<S: BatchSink> Batcher<S> {
     }
 
     fn flush_entries(&mut self) {
-        if self.entries.rows > 0 {
+        if self.entries.rows() > 0 {
             let batch = self.entries.finish();
             self.hand_over(Table::Entries, batch);
         }
@@ -610,12 +423,13 @@ impl<S: BatchSink> Emit for Batcher<S> {
         let id = mix64(self.id_seed ^ mix64(self.seq));
         self.seq += 1;
         self.entries.append(id, self.source.as_deref(), e);
+        let kind = e.kind();
         let k = faultline_schemas::EntryKind::ALL
             .iter()
-            .position(|k| *k == e.kind)
+            .position(|k| *k == kind)
             .unwrap_or(0);
         self.stats.entries_by_kind[k] += 1;
-        if self.entries.rows >= self.rows_per_batch {
+        if self.entries.rows() >= self.rows_per_batch {
             self.flush_entries();
         }
     }
@@ -632,11 +446,13 @@ impl<S: BatchSink> Emit for Batcher<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emit::{DirCounts, ErrorView, FlowIdent, IcmpView, QuotedTuple};
+    use crate::emit::{
+        DirCounts, EntryBody, EntryHeader, ErrorView, FlowIdent, IcmpView, QuotedTuple,
+    };
     use crate::sink::MemorySink;
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::UInt16Type;
-    use faultline_schemas::{EntryKind, ErrorType};
+    use faultline_schemas::{ErrorType, entries_schema};
 
     fn ident() -> FlowIdent<'static> {
         FlowIdent {
@@ -650,28 +466,15 @@ mod tests {
     }
 
     fn tcp_entry() -> EntryView<'static> {
-        let id = ident();
-        EntryView {
-            ts_us: 1_700_000_000_000_000,
-            kind: EntryKind::Tcp,
-            flow: Some(id),
-            src: (id.orig.0, Some(id.orig.1)),
-            dst: (id.resp.0, Some(id.resp.1)),
-            proto: 6,
-            vlan: id.vlan,
-            summary: "Reset",
-            error: Some(ErrorView {
+        let header = EntryHeader::of_flow(1_700_000_000_000_000, ident(), "Reset");
+        EntryView::new(
+            header.with_error(ErrorView {
                 error_type: ErrorType::Connection,
                 msg: "Reset",
                 reason: "reset by responder",
             }),
-            icmp: None,
-            loss: None,
-            capture_drops: None,
-            app: None,
-            src_name: None,
-            dst_name: None,
-        }
+            EntryBody::Tcp,
+        )
     }
 
     #[test]
@@ -681,12 +484,15 @@ mod tests {
         for _ in 0..3 {
             b.entry(&tcp_entry());
         }
-        let icmp = EntryView {
-            kind: EntryKind::Icmp,
+        let header = EntryHeader {
             proto: 1,
             summary: "DestinationUnreachable(Port)",
             error: None,
-            icmp: Some(IcmpView {
+            ..tcp_entry().header
+        };
+        let icmp = EntryView::new(
+            header,
+            EntryBody::Icmp(IcmpView {
                 version: 4,
                 icmp_type: 3,
                 code: 3,
@@ -698,8 +504,7 @@ mod tests {
                     dst_port: None,
                 }),
             }),
-            ..tcp_entry()
-        };
+        );
         b.entry(&icmp);
         assert_eq!(b.stats().entries_by_kind, [3, 0, 0, 1, 0, 0]);
         let sink = b.finish().unwrap();

@@ -86,6 +86,20 @@ impl LossCounters {
     pub fn has_loss(&self) -> bool {
         self.retransmissions > 0 || self.lost_segments > 0 || self.ack_lost_segments > 0
     }
+
+    /// The seven counters in column order (retransmissions, fast retransmissions, lost
+    /// segments, ACKed unseen segments, duplicate ACKs, out of order, zero windows).
+    pub fn to_array(&self) -> [u32; 7] {
+        [
+            self.retransmissions,
+            self.fast_retransmissions,
+            self.lost_segments,
+            self.ack_lost_segments,
+            self.dup_acks,
+            self.out_of_order,
+            self.zero_windows,
+        ]
+    }
 }
 
 /// Packets a live capture dropped over an interval (`capture-drop` loss entries).
@@ -97,13 +111,35 @@ pub struct DropCount {
     pub interval_us: i64,
 }
 
-/// One `entries` row, borrowed.
+/// One `entries` row, borrowed: the columns every entry has, and the columns of its kind.
+///
+/// The kind is not stored but derived from the body ([`EntryView::kind`]), so the two cannot
+/// disagree, and adding a kind means adding one [`EntryBody`] variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryView<'a> {
+    /// What every entry carries: time, endpoints, summary, error, names.
+    pub header: EntryHeader<'a>,
+    /// What only entries of this kind carry.
+    pub body: EntryBody<'a>,
+}
+
+impl<'a> EntryView<'a> {
+    /// An entry from its header and body.
+    pub fn new(header: EntryHeader<'a>, body: EntryBody<'a>) -> Self {
+        EntryView { header, body }
+    }
+
+    /// The entry's kind, as its body says.
+    pub fn kind(&self) -> EntryKind {
+        self.body.kind()
+    }
+}
+
+/// The columns every entry has, whatever its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryHeader<'a> {
     /// Event time, µs since the epoch.
     pub ts_us: i64,
-    /// Entry kind.
-    pub kind: EntryKind,
     /// Flow identity; `None` for entries not tied to a flow.
     pub flow: Option<FlowIdent<'a>>,
     /// Source endpoint of the entry (for ICMP: the sender of the message).
@@ -118,27 +154,91 @@ pub struct EntryView<'a> {
     pub summary: &'a str,
     /// Error, if the entry is one.
     pub error: Option<ErrorView<'a>>,
-    /// ICMP fields, for `icmp` entries.
-    pub icmp: Option<IcmpView>,
-    /// Loss counters, for `loss` entries.
-    pub loss: Option<LossCounters>,
-    /// Packets dropped by the capture and over how long, for capture-drop `loss` entries.
-    pub capture_drops: Option<DropCount>,
-    /// Application-layer fields, for `http` and `dns` entries.
-    pub app: Option<AppView<'a>>,
     /// Name of the source address learnt from DNS answers.
     pub src_name: Option<&'a str>,
     /// Name of the destination address learnt from DNS answers.
     pub dst_name: Option<&'a str>,
 }
 
-/// Application-layer fields of an entry.
+impl<'a> EntryHeader<'a> {
+    /// A header from `src` to `dst` over `proto`, tied to no flow, without VLAN, error or names.
+    pub fn new(
+        ts_us: i64,
+        src: (IpAddr, Option<u16>),
+        dst: (IpAddr, Option<u16>),
+        proto: u8,
+        summary: &'a str,
+    ) -> Self {
+        EntryHeader {
+            ts_us,
+            flow: None,
+            src,
+            dst,
+            proto,
+            vlan: None,
+            summary,
+            error: None,
+            src_name: None,
+            dst_name: None,
+        }
+    }
+
+    /// A header about `flow`, from its originator to its responder (ports included), with the
+    /// flow's protocol and VLAN.
+    pub fn of_flow(ts_us: i64, flow: FlowIdent<'a>, summary: &'a str) -> Self {
+        EntryHeader {
+            flow: Some(flow),
+            vlan: flow.vlan,
+            ..EntryHeader::new(
+                ts_us,
+                (flow.orig.0, Some(flow.orig.1)),
+                (flow.resp.0, Some(flow.resp.1)),
+                flow.proto,
+                summary,
+            )
+        }
+    }
+
+    /// The same header carrying `error`.
+    pub fn with_error(self, error: ErrorView<'a>) -> Self {
+        EntryHeader {
+            error: Some(error),
+            ..self
+        }
+    }
+}
+
+/// The kind of an entry with the columns only that kind fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppView<'a> {
-    /// An HTTP/1.x transaction (or the half of one that was seen).
+pub enum EntryBody<'a> {
+    /// A TCP connection error (`tcp`); the header's error says which.
+    Tcp,
+    /// A stale TCP stream (`timeout`).
+    Timeout,
+    /// Packet loss on a flow (`loss`), counted with tshark's definitions.
+    Loss(LossCounters),
+    /// An ICMP or ICMPv6 message (`icmp`).
+    Icmp(IcmpView),
+    /// An HTTP/1.x transaction, or the half of one that was seen (`http`).
     Http(HttpView<'a>),
-    /// A DNS transaction (or the half of one that was seen).
+    /// A DNS transaction, or the half of one that was seen (`dns`).
     Dns(DnsView<'a>),
+    /// Packets the live capture dropped (a `loss` entry tied to no flow).
+    CaptureDrop(DropCount),
+}
+
+impl EntryBody<'_> {
+    /// The entry kind this body makes.
+    pub fn kind(&self) -> EntryKind {
+        match self {
+            EntryBody::Tcp => EntryKind::Tcp,
+            EntryBody::Timeout => EntryKind::Timeout,
+            EntryBody::Loss(_) | EntryBody::CaptureDrop(_) => EntryKind::Loss,
+            EntryBody::Icmp(_) => EntryKind::Icmp,
+            EntryBody::Http(_) => EntryKind::Http,
+            EntryBody::Dns(_) => EntryKind::Dns,
+        }
+    }
 }
 
 /// HTTP fields of an `http` entry; `None` for the half that was not seen.

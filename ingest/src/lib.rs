@@ -20,6 +20,6 @@ pub mod source;
 pub mod tcp;
 
 pub use decode::{Packet, decode};
-pub use emit::{Emit, EntryView, FlowView};
+pub use emit::{Emit, EntryBody, EntryHeader, EntryView, FlowView};
 pub use sink::{BatchSink, MemorySink, Table};
 pub use source::{CaptureReader, Frame, LinkType, SourceError, SourceStats};

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use faultline_ingest::app::AppConfig;
-use faultline_ingest::emit::{AppView, Emit, EntryView, FlowView};
+use faultline_ingest::emit::{Emit, EntryBody, EntryView, FlowView};
 use faultline_ingest::flow::{FlowConfig, FlowTable};
 use faultline_ingest::generate::app_load::{
     BodySizes, HttpLoad, RawCapture, dns_load, http_load, open_requests,
@@ -28,13 +28,13 @@ struct Count {
 
 impl Emit for Count {
     fn entry(&mut self, e: &EntryView<'_>) {
-        match e.kind {
+        match e.kind() {
             EntryKind::Http => self.http += 1,
             EntryKind::Dns => self.dns += 1,
             _ => {}
         }
-        self.errors += u64::from(e.error.is_some());
-        if let Some(AppView::Http(h)) = e.app {
+        self.errors += u64::from(e.header.error.is_some());
+        if let EntryBody::Http(h) = e.body {
             self.bodies += u64::from(h.response_body.is_some());
         }
     }

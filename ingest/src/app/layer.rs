@@ -10,13 +10,13 @@
 
 use rustc_hash::FxHashMap;
 
-use faultline_schemas::{EntryKind, ErrorType};
+use faultline_schemas::ErrorType;
 
 use super::dns::{DnsConn, DnsTxn};
 use super::http::{HttpConn, HttpLimits, Txn};
 use super::reason::{FlowEnd, FlowSigns, dns_error, http_error};
 use crate::decode::{Packet, TcpSegment, UdpDatagram, tcp_flags};
-use crate::emit::{AppView, Emit, EntryView, ErrorView};
+use crate::emit::{Emit, EntryBody, EntryHeader, EntryView, ErrorView};
 use crate::flow::key::{FlowKey, Side};
 use crate::flow::{Flow, Ident};
 use crate::tcp::reassembly::stream::{ByteStream, Chunk};
@@ -155,34 +155,33 @@ struct Ctx<'a, E: Emit> {
 }
 
 impl<E: Emit> Ctx<'_, E> {
-    fn entry(&mut self, kind: EntryKind, ts_us: i64, app: AppView<'_>, error: Option<ErrorType>) {
+    fn entry(&mut self, ts_us: i64, body: EntryBody<'_>, error: Option<ErrorType>) {
         let ident = self
             .ident
             .get_or_insert_with(|| Ident::of(self.key, self.flow));
         let c = self.key.endpoint(self.client);
         let s = self.key.endpoint(self.client.other());
         let words = &*self.words;
-        let view = EntryView {
+        let header = EntryHeader::new(
             ts_us,
-            kind,
-            flow: Some(ident.view()),
-            src: (c.0, Some(c.1)),
-            dst: (s.0, Some(s.1)),
-            proto: self.key.proto(),
-            vlan: self.key.vlan(),
-            summary: &words.summary,
-            error: error.map(|error_type| ErrorView {
-                error_type,
-                msg: &words.msg,
-                reason: &words.reason,
-            }),
-            icmp: None,
-            loss: None,
-            capture_drops: None,
-            app: Some(app),
-            src_name: None,
-            dst_name: None,
-        };
+            (c.0, Some(c.1)),
+            (s.0, Some(s.1)),
+            self.key.proto(),
+            &words.summary,
+        );
+        let view = EntryView::new(
+            EntryHeader {
+                flow: Some(ident.view()),
+                vlan: self.key.vlan(),
+                error: error.map(|error_type| ErrorView {
+                    error_type,
+                    msg: &words.msg,
+                    reason: &words.reason,
+                }),
+                ..header
+            },
+            body,
+        );
         self.out.entry(&view);
     }
 
@@ -198,7 +197,7 @@ impl<E: Emit> Ctx<'_, E> {
         );
         write_http_summary(&mut w.summary, &t, error.map(|_| w.msg.as_str()));
         self.stats.http_entries += 1;
-        self.entry(EntryKind::Http, t.ts_us, AppView::Http(t.view), error);
+        self.entry(t.ts_us, EntryBody::Http(t.view), error);
     }
 
     fn dns(&mut self, t: DnsTxn<'_>) {
@@ -213,7 +212,7 @@ impl<E: Emit> Ctx<'_, E> {
         );
         write_dns_summary(&mut w.summary, &t, error.map(|_| w.msg.as_str()));
         self.stats.dns_entries += 1;
-        self.entry(EntryKind::Dns, t.ts_us, AppView::Dns(t.view), error);
+        self.entry(t.ts_us, EntryBody::Dns(t.view), error);
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use crate::emit::{AppView, Emit, EntryView, FlowView};
+use crate::emit::{Emit, EntryBody, EntryView, FlowView};
 
 /// Addresses learnt from DNS answers and their names.
 #[derive(Debug, Default)]
@@ -62,7 +62,7 @@ pub struct Resolver<'a, E: Emit> {
 
 impl<E: Emit> Emit for Resolver<'_, E> {
     fn entry(&mut self, e: &EntryView<'_>) {
-        if let Some(AppView::Dns(d)) = e.app
+        if let EntryBody::Dns(d) = e.body
             && let Some(name) = d.name
         {
             for ip in d.addresses {
@@ -74,8 +74,9 @@ impl<E: Emit> Emit for Resolver<'_, E> {
             return;
         }
         let mut named = *e;
-        named.src_name = e.src_name.or_else(|| self.names.get(&e.src.0));
-        named.dst_name = e.dst_name.or_else(|| self.names.get(&e.dst.0));
+        let h = &mut named.header;
+        h.src_name = h.src_name.or_else(|| self.names.get(&h.src.0));
+        h.dst_name = h.dst_name.or_else(|| self.names.get(&h.dst.0));
         self.out.entry(&named);
     }
 
@@ -87,38 +88,23 @@ impl<E: Emit> Emit for Resolver<'_, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emit::DnsView;
-    use faultline_schemas::EntryKind;
+    use crate::emit::{DnsView, EntryHeader};
 
     #[derive(Default)]
     struct Names(Vec<(Option<String>, Option<String>)>);
 
     impl Emit for Names {
         fn entry(&mut self, e: &EntryView<'_>) {
+            let h = &e.header;
             self.0
-                .push((e.src_name.map(str::to_owned), e.dst_name.map(str::to_owned)));
+                .push((h.src_name.map(str::to_owned), h.dst_name.map(str::to_owned)));
         }
         fn flow(&mut self, _: &FlowView<'_>) {}
     }
 
-    fn entry<'a>(src: &str, dst: &str, app: Option<AppView<'a>>) -> EntryView<'a> {
-        EntryView {
-            ts_us: 0,
-            kind: EntryKind::Dns,
-            flow: None,
-            src: (src.parse().unwrap(), None),
-            dst: (dst.parse().unwrap(), None),
-            proto: 17,
-            vlan: None,
-            summary: "",
-            error: None,
-            icmp: None,
-            loss: None,
-            capture_drops: None,
-            app,
-            src_name: None,
-            dst_name: None,
-        }
+    fn entry<'a>(src: &str, dst: &str, dns: DnsView<'a>) -> EntryView<'a> {
+        let (src, dst) = ((src.parse().unwrap(), None), (dst.parse().unwrap(), None));
+        EntryView::new(EntryHeader::new(0, src, dst, 17, ""), EntryBody::Dns(dns))
     }
 
     #[test]
@@ -129,15 +115,15 @@ mod tests {
             names: &mut names,
             out: &mut got,
         };
-        r.entry(&entry("10.0.0.1", "192.0.2.7", None));
+        r.entry(&entry("10.0.0.1", "192.0.2.7", DnsView::default()));
         let addrs = ["192.0.2.7".parse().unwrap()];
         let dns = DnsView {
             name: Some("www.example"),
             addresses: &addrs,
             ..DnsView::default()
         };
-        r.entry(&entry("10.0.0.1", "10.0.0.53", Some(AppView::Dns(dns))));
-        r.entry(&entry("10.0.0.1", "192.0.2.7", None));
+        r.entry(&entry("10.0.0.1", "10.0.0.53", dns));
+        r.entry(&entry("10.0.0.1", "192.0.2.7", DnsView::default()));
         assert_eq!(got.0[0], (None, None));
         assert_eq!(got.0[1], (None, None));
         assert_eq!(got.0[2], (None, Some("www.example".to_owned())));

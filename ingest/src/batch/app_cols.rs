@@ -1,6 +1,6 @@
-//! Builders of the application-layer `entries` columns (names, HTTP, DNS), filled from an
-//! entry's [`AppView`]. Header names are lower-cased and repeated headers joined with `, `
-//! while appending, so no per-row strings are made.
+//! Builders of the application-layer `entries` columns: HTTP, DNS, and the sizes and timing
+//! both share. Header names are lower-cased and repeated headers joined with `, ` while
+//! appending, so no per-row strings are made.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -10,14 +10,13 @@ use arrow::array::{Int64Builder, MapBuilder, StringBuilder, UInt16Builder, UInt6
 use faultline_schemas::entry_col as ec;
 
 use super::Columns;
-use crate::emit::{AppView, DnsView, EntryView, HttpView};
+use super::entry_cols::NullPad;
+use crate::emit::{DnsView, HttpView};
 
 type HeaderMap = MapBuilder<StringBuilder, StringBuilder>;
 
-/// The application-layer columns.
-pub(super) struct AppBuilders {
-    src_name: StringBuilder,
-    dst_name: StringBuilder,
+/// The columns of an `http` entry.
+pub(super) struct HttpBuilders {
     method: StringBuilder,
     path: StringBuilder,
     host: StringBuilder,
@@ -25,15 +24,23 @@ pub(super) struct AppBuilders {
     status: UInt16Builder,
     status_text: StringBuilder,
     resp_headers: HeaderMap,
+    req_body: StringBuilder,
+    resp_body: StringBuilder,
+}
+
+/// The columns of a `dns` entry.
+pub(super) struct DnsBuilders {
+    name: StringBuilder,
+    qtype: StringBuilder,
+    rcode: UInt16Builder,
+    answers: StringBuilder,
+}
+
+/// The columns `http` and `dns` entries share: request and response sizes, elapsed time.
+pub(super) struct TxnBuilders {
     req_size: UInt64Builder,
     resp_size: UInt64Builder,
     elapsed: Int64Builder,
-    dns_name: StringBuilder,
-    dns_type: StringBuilder,
-    dns_rcode: UInt16Builder,
-    dns_answers: StringBuilder,
-    req_body: StringBuilder,
-    resp_body: StringBuilder,
 }
 
 /// A body prefix as text: valid UTF-8 as is, a multi-byte character cut by the prefix limit
@@ -81,13 +88,11 @@ fn append_headers(b: &mut HeaderMap, headers: Option<&[httparse::Header<'_>]>) {
     let _ = b.append(true);
 }
 
-impl AppBuilders {
+impl HttpBuilders {
     pub(super) fn new(cap: usize) -> Self {
         let s = || StringBuilder::with_capacity(cap, cap * 8);
         let map = || MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
         Self {
-            src_name: s(),
-            dst_name: s(),
             method: s(),
             path: s(),
             host: s(),
@@ -95,67 +100,25 @@ impl AppBuilders {
             status: UInt16Builder::with_capacity(cap),
             status_text: s(),
             resp_headers: map(),
-            req_size: UInt64Builder::with_capacity(cap),
-            resp_size: UInt64Builder::with_capacity(cap),
-            elapsed: Int64Builder::with_capacity(cap),
-            dns_name: s(),
-            dns_type: s(),
-            dns_rcode: UInt16Builder::with_capacity(cap),
-            dns_answers: s(),
             req_body: s(),
             resp_body: s(),
         }
     }
 
-    pub(super) fn append(&mut self, e: &EntryView<'_>) {
-        self.src_name.append_option(e.src_name);
-        self.dst_name.append_option(e.dst_name);
-        let http = match e.app {
-            Some(AppView::Http(h)) => Some(h),
-            _ => None,
-        };
-        let dns = match e.app {
-            Some(AppView::Dns(d)) => Some(d),
-            _ => None,
-        };
-        self.append_http(http.as_ref());
-        self.append_dns(dns.as_ref());
-        let (req, resp, elapsed) = match (http, dns) {
-            (Some(h), _) => (h.request_size, h.response_size, h.elapsed_ms),
-            (_, Some(d)) => (d.request_size, d.response_size, d.elapsed_ms),
-            _ => (None, None, None),
-        };
-        self.req_size.append_option(req);
-        self.resp_size.append_option(resp);
-        self.elapsed.append_option(elapsed);
-    }
-
-    fn append_http(&mut self, h: Option<&HttpView<'_>>) {
-        self.method.append_option(h.and_then(|h| h.method));
-        self.path.append_option(h.and_then(|h| h.path));
-        self.host.append_option(h.and_then(|h| h.host));
-        append_headers(&mut self.req_headers, h.and_then(|h| h.request_headers));
-        self.status.append_option(h.and_then(|h| h.status));
-        self.status_text
-            .append_option(h.and_then(|h| h.status_text));
-        append_headers(&mut self.resp_headers, h.and_then(|h| h.response_headers));
-        self.req_body
-            .append_option(h.and_then(|h| h.request_body).map(body_text));
-        self.resp_body
-            .append_option(h.and_then(|h| h.response_body).map(body_text));
-    }
-
-    fn append_dns(&mut self, d: Option<&DnsView<'_>>) {
-        self.dns_name.append_option(d.and_then(|d| d.name));
-        self.dns_type.append_option(d.and_then(|d| d.qtype));
-        self.dns_rcode.append_option(d.and_then(|d| d.rcode));
-        self.dns_answers.append_option(d.and_then(|d| d.answers));
+    pub(super) fn append(&mut self, h: &HttpView<'_>) {
+        self.method.append_option(h.method);
+        self.path.append_option(h.path);
+        self.host.append_option(h.host);
+        append_headers(&mut self.req_headers, h.request_headers);
+        self.status.append_option(h.status);
+        self.status_text.append_option(h.status_text);
+        append_headers(&mut self.resp_headers, h.response_headers);
+        self.req_body.append_option(h.request_body.map(body_text));
+        self.resp_body.append_option(h.response_body.map(body_text));
     }
 
     pub(super) fn finish(&mut self, cols: &mut Columns) {
         cols.extend([
-            (ec::SRC_NAME, Arc::new(self.src_name.finish()) as _),
-            (ec::DST_NAME, Arc::new(self.dst_name.finish()) as _),
             (ec::REQUEST_METHOD, Arc::new(self.method.finish()) as _),
             (ec::REQUEST_PATH, Arc::new(self.path.finish()) as _),
             (ec::REQUEST_HOST, Arc::new(self.host.finish()) as _),
@@ -172,16 +135,101 @@ impl AppBuilders {
                 ec::RESPONSE_HEADERS,
                 Arc::new(self.resp_headers.finish()) as _,
             ),
-            (ec::REQUEST_SIZE, Arc::new(self.req_size.finish()) as _),
-            (ec::RESPONSE_SIZE, Arc::new(self.resp_size.finish()) as _),
-            (ec::ELAPSED_MS, Arc::new(self.elapsed.finish()) as _),
-            (ec::DNS_NAME, Arc::new(self.dns_name.finish()) as _),
-            (ec::DNS_TYPE, Arc::new(self.dns_type.finish()) as _),
-            (ec::DNS_RCODE, Arc::new(self.dns_rcode.finish()) as _),
-            (ec::DNS_ANSWERS, Arc::new(self.dns_answers.finish()) as _),
             (ec::REQUEST_BODY, Arc::new(self.req_body.finish()) as _),
             (ec::RESPONSE_BODY, Arc::new(self.resp_body.finish()) as _),
         ]);
+    }
+}
+
+impl NullPad for HttpBuilders {
+    fn append_nulls(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        for b in [
+            &mut self.method,
+            &mut self.path,
+            &mut self.host,
+            &mut self.status_text,
+            &mut self.req_body,
+            &mut self.resp_body,
+        ] {
+            b.append_nulls(n);
+        }
+        self.status.append_nulls(n);
+        // Appending null map rows cannot fail.
+        let _ = self.req_headers.append_nulls(n);
+        let _ = self.resp_headers.append_nulls(n);
+    }
+}
+
+impl DnsBuilders {
+    pub(super) fn new(cap: usize) -> Self {
+        let s = || StringBuilder::with_capacity(cap, cap * 8);
+        Self {
+            name: s(),
+            qtype: s(),
+            rcode: UInt16Builder::with_capacity(cap),
+            answers: s(),
+        }
+    }
+
+    pub(super) fn append(&mut self, d: &DnsView<'_>) {
+        self.name.append_option(d.name);
+        self.qtype.append_option(d.qtype);
+        self.rcode.append_option(d.rcode);
+        self.answers.append_option(d.answers);
+    }
+
+    pub(super) fn finish(&mut self, cols: &mut Columns) {
+        cols.extend([
+            (ec::DNS_NAME, Arc::new(self.name.finish()) as _),
+            (ec::DNS_TYPE, Arc::new(self.qtype.finish()) as _),
+            (ec::DNS_RCODE, Arc::new(self.rcode.finish()) as _),
+            (ec::DNS_ANSWERS, Arc::new(self.answers.finish()) as _),
+        ]);
+    }
+}
+
+impl NullPad for DnsBuilders {
+    fn append_nulls(&mut self, n: usize) {
+        self.name.append_nulls(n);
+        self.qtype.append_nulls(n);
+        self.rcode.append_nulls(n);
+        self.answers.append_nulls(n);
+    }
+}
+
+impl TxnBuilders {
+    pub(super) fn new(cap: usize) -> Self {
+        Self {
+            req_size: UInt64Builder::with_capacity(cap),
+            resp_size: UInt64Builder::with_capacity(cap),
+            elapsed: Int64Builder::with_capacity(cap),
+        }
+    }
+
+    /// Appends request bytes, response bytes and elapsed ms of one transaction.
+    pub(super) fn append(&mut self, req: Option<u64>, resp: Option<u64>, elapsed: Option<i64>) {
+        self.req_size.append_option(req);
+        self.resp_size.append_option(resp);
+        self.elapsed.append_option(elapsed);
+    }
+
+    pub(super) fn finish(&mut self, cols: &mut Columns) {
+        cols.extend([
+            (ec::REQUEST_SIZE, Arc::new(self.req_size.finish()) as _),
+            (ec::RESPONSE_SIZE, Arc::new(self.resp_size.finish()) as _),
+            (ec::ELAPSED_MS, Arc::new(self.elapsed.finish()) as _),
+        ]);
+    }
+}
+
+impl NullPad for TxnBuilders {
+    fn append_nulls(&mut self, n: usize) {
+        self.req_size.append_nulls(n);
+        self.resp_size.append_nulls(n);
+        self.elapsed.append_nulls(n);
     }
 }
 
@@ -189,31 +237,28 @@ impl AppBuilders {
 mod tests {
     use arrow::array::{Array, AsArray, MapArray};
     use arrow::datatypes::{UInt16Type, UInt64Type};
-    use faultline_schemas::{EntryKind, entries_schema};
+    use faultline_schemas::entries_schema;
 
     use super::*;
     use crate::batch::Batcher;
-    use crate::emit::Emit;
+    use crate::emit::{Emit, EntryBody, EntryHeader, EntryView};
     use crate::sink::MemorySink;
 
-    fn entry<'a>(app: Option<AppView<'a>>) -> EntryView<'a> {
-        EntryView {
-            ts_us: 1,
-            kind: EntryKind::Http,
-            flow: None,
-            src: ("10.0.0.1".parse().unwrap(), Some(40000)),
-            dst: ("10.0.0.2".parse().unwrap(), Some(80)),
-            proto: 6,
-            vlan: None,
-            summary: "GET / 200",
-            error: None,
-            icmp: None,
-            loss: None,
-            capture_drops: None,
-            app,
-            src_name: None,
-            dst_name: Some("web.example"),
-        }
+    fn entry(body: EntryBody<'_>) -> EntryView<'_> {
+        let header = EntryHeader::new(
+            1,
+            ("10.0.0.1".parse().unwrap(), Some(40000)),
+            ("10.0.0.2".parse().unwrap(), Some(80)),
+            6,
+            "GET / 200",
+        );
+        EntryView::new(
+            EntryHeader {
+                dst_name: Some("web.example"),
+                ..header
+            },
+            body,
+        )
     }
 
     fn map_row(m: &MapArray, i: usize) -> Vec<(String, String)> {
@@ -271,12 +316,9 @@ mod tests {
             ..DnsView::default()
         };
         let mut b = Batcher::new(MemorySink::default(), 10);
-        b.entry(&entry(Some(AppView::Http(http))));
-        b.entry(&EntryView {
-            kind: EntryKind::Dns,
-            ..entry(Some(AppView::Dns(dns)))
-        });
-        b.entry(&entry(None));
+        b.entry(&entry(EntryBody::Http(http)));
+        b.entry(&entry(EntryBody::Dns(dns)));
+        b.entry(&entry(EntryBody::Tcp));
         let sink = b.finish().unwrap();
         let batch = &sink.entries[0];
         assert_eq!(batch.schema(), entries_schema());

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-use faultline_schemas::{EntryKind, ErrorType, TcpErrorState};
+use faultline_schemas::{ErrorType, TcpErrorState};
 
 use super::community_id::CommunityId;
 use super::key::FlowKey;
@@ -13,7 +13,8 @@ use super::state::{Flow, FlowKind};
 use super::table::{EndReason, FlowStats};
 use crate::decode::{IcmpMessage, Packet};
 use crate::emit::{
-    Emit, EntryView, ErrorView, FlowIdent, FlowView, IcmpView, LossCounters, QuotedTuple,
+    Emit, EntryBody, EntryHeader, EntryView, ErrorView, FlowIdent, FlowView, IcmpView,
+    LossCounters, QuotedTuple,
 };
 use crate::icmp;
 use crate::tcp::history::udp_conn_state;
@@ -94,28 +95,26 @@ impl Reporter {
                 self.summary.as_str()
             }
         };
-        let view = EntryView {
-            ts_us: pkt.ts_us,
-            kind: EntryKind::Icmp,
-            flow: Some(ident.view()),
-            src: (pkt.ip.src, None),
-            dst: (pkt.ip.dst, None),
-            proto: pkt.ip.proto,
-            vlan: pkt.vlan,
+        let header = EntryHeader::new(
+            pkt.ts_us,
+            (pkt.ip.src, None),
+            (pkt.ip.dst, None),
+            pkt.ip.proto,
             summary,
-            error: None,
-            icmp: Some(IcmpView {
+        );
+        let view = EntryView::new(
+            EntryHeader {
+                flow: Some(ident.view()),
+                vlan: pkt.vlan,
+                ..header
+            },
+            EntryBody::Icmp(IcmpView {
                 version: m.version,
                 icmp_type: m.icmp_type,
                 code: m.code,
                 quoted,
             }),
-            loss: None,
-            capture_drops: None,
-            app: None,
-            src_name: None,
-            dst_name: None,
-        };
+        );
         out.entry(&view);
         stats.icmp_entries += 1;
     }
@@ -195,32 +194,26 @@ impl Reporter {
             ),
         };
         let version = if icmp_type == 128 { 6 } else { 4 };
-        let view = EntryView {
-            ts_us: flow.start_us,
-            kind: EntryKind::Icmp,
-            flow: Some(ident.view()),
-            src: (ident.orig.0, None),
-            dst: (ident.resp.0, None),
-            proto: ident.proto,
-            vlan: ident.vlan,
-            summary: "echo request without reply",
-            error: Some(ErrorView {
+        let header =
+            EntryHeader::of_flow(flow.start_us, ident.view(), "echo request without reply");
+        let view = EntryView::new(
+            EntryHeader {
+                src: (ident.orig.0, None),
+                dst: (ident.resp.0, None),
+                ..header
+            }
+            .with_error(ErrorView {
                 error_type: ErrorType::PairNotFound,
                 msg: "echo request without reply",
                 reason: &self.reason,
             }),
-            icmp: Some(IcmpView {
+            EntryBody::Icmp(IcmpView {
                 version,
                 icmp_type,
                 code,
                 quoted: None,
             }),
-            loss: None,
-            capture_drops: None,
-            app: None,
-            src_name: None,
-            dst_name: None,
-        };
+        );
         out.entry(&view);
         stats.icmp_entries += 1;
     }
@@ -236,44 +229,32 @@ impl Reporter {
         out: &mut impl Emit,
     ) -> Option<&'static str> {
         conn.write_reason(verdict, ending, ident.sockets(), &mut self.reason);
-        let (kind, error_type, msg, ts_us, state) = match verdict {
+        let (body, error_type, msg, ts_us, state) = match verdict {
             Verdict::Error(state, ts) => {
                 let name = state.as_str();
                 let ts = ts.max(start_us);
-                (EntryKind::Tcp, ErrorType::Connection, name, ts, Some(name))
+                (EntryBody::Tcp, ErrorType::Connection, name, ts, Some(name))
             }
             Verdict::Stale => (
-                EntryKind::Timeout,
+                EntryBody::Timeout,
                 ErrorType::Timeout,
                 "stale stream",
                 last_us,
                 None,
             ),
         };
-        let view = EntryView {
-            ts_us,
-            kind,
-            flow: Some(ident.view()),
-            src: (ident.orig.0, Some(ident.orig.1)),
-            dst: (ident.resp.0, Some(ident.resp.1)),
-            proto: ident.proto,
-            vlan: ident.vlan,
-            summary: msg,
-            error: Some(ErrorView {
+        let header = EntryHeader::of_flow(ts_us, ident.view(), msg);
+        let view = EntryView::new(
+            header.with_error(ErrorView {
                 error_type,
                 msg,
                 reason: &self.reason,
             }),
-            icmp: None,
-            loss: None,
-            capture_drops: None,
-            app: None,
-            src_name: None,
-            dst_name: None,
-        };
+            body,
+        );
         out.entry(&view);
-        match kind {
-            EntryKind::Tcp => stats.tcp_entries += 1,
+        match body {
+            EntryBody::Tcp => stats.tcp_entries += 1,
             _ => stats.timeout_entries += 1,
         }
         state
@@ -289,27 +270,15 @@ impl Reporter {
     ) {
         write_loss_summary(&loss, &mut self.summary);
         write_loss_reason(&loss, &mut self.reason);
-        let view = EntryView {
-            ts_us,
-            kind: EntryKind::Loss,
-            flow: Some(ident.view()),
-            src: (ident.orig.0, Some(ident.orig.1)),
-            dst: (ident.resp.0, Some(ident.resp.1)),
-            proto: ident.proto,
-            vlan: ident.vlan,
-            summary: &self.summary,
-            error: Some(ErrorView {
+        let header = EntryHeader::of_flow(ts_us, ident.view(), &self.summary);
+        let view = EntryView::new(
+            header.with_error(ErrorView {
                 error_type: ErrorType::Loss,
                 msg: "packet loss",
                 reason: &self.reason,
             }),
-            icmp: None,
-            loss: Some(loss),
-            capture_drops: None,
-            app: None,
-            src_name: None,
-            dst_name: None,
-        };
+            EntryBody::Loss(loss),
+        );
         out.entry(&view);
         stats.loss_entries += 1;
     }

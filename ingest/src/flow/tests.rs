@@ -8,7 +8,7 @@ use faultline_schemas::{EntryKind, ErrorType};
 use super::*;
 use crate::decode::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 use crate::decode::{IcmpMessage, IpInfo, Packet, TcpSegment, Transport, UdpDatagram};
-use crate::emit::{Emit, EntryView, FlowView, LossCounters, QuotedTuple};
+use crate::emit::{Emit, EntryBody, EntryView, FlowView, LossCounters, QuotedTuple};
 
 const C: &str = "10.0.0.1";
 const S: &str = "10.0.0.2";
@@ -72,17 +72,23 @@ struct Rec {
 
 impl Emit for Rec {
     fn entry(&mut self, e: &EntryView<'_>) {
+        let h = &e.header;
+        let (loss, quoted) = match e.body {
+            EntryBody::Loss(l) => (Some(l), None),
+            EntryBody::Icmp(i) => (None, i.quoted),
+            _ => (None, None),
+        };
         self.entries.push(E {
-            ts_us: e.ts_us,
-            kind: e.kind,
-            flow_id: e.flow.map(|f| f.flow_id),
-            summary: e.summary.to_string(),
-            error_type: e.error.map(|x| x.error_type),
-            msg: e.error.map(|x| x.msg.to_string()).unwrap_or_default(),
-            reason: e.error.map(|x| x.reason.to_string()).unwrap_or_default(),
-            loss: e.loss,
-            quoted: e.icmp.and_then(|i| i.quoted),
-            src: e.src,
+            ts_us: h.ts_us,
+            kind: e.kind(),
+            flow_id: h.flow.map(|f| f.flow_id),
+            summary: h.summary.to_string(),
+            error_type: h.error.map(|x| x.error_type),
+            msg: h.error.map(|x| x.msg.to_string()).unwrap_or_default(),
+            reason: h.error.map(|x| x.reason.to_string()).unwrap_or_default(),
+            loss,
+            quoted,
+            src: h.src,
         });
     }
 

@@ -4,10 +4,10 @@
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
 
-use faultline_schemas::{EntryKind, ErrorType};
+use faultline_schemas::ErrorType;
 
 use super::Counters;
-use crate::emit::{DropCount, Emit, EntryView, ErrorView};
+use crate::emit::{DropCount, Emit, EntryBody, EntryHeader, EntryView, ErrorView};
 use crate::source::{CaptureDrop, KernelBuffer, ThreadTime};
 
 /// `error_msg` of capture-drop entries.
@@ -154,30 +154,18 @@ impl DropEntryText {
             );
         }
         let none = (IpAddr::V4(Ipv4Addr::UNSPECIFIED), None);
-        out.entry(&EntryView {
-            ts_us: d.to_us,
-            kind: EntryKind::Loss,
-            flow: None,
-            src: none,
-            dst: none,
-            proto: 0,
-            vlan: None,
-            summary: &self.summary,
-            error: Some(ErrorView {
+        let header = EntryHeader::new(d.to_us, none, none, 0, &self.summary);
+        out.entry(&EntryView::new(
+            header.with_error(ErrorView {
                 error_type: ErrorType::Loss,
                 msg: CAPTURE_DROP_MSG,
                 reason: &self.reason,
             }),
-            icmp: None,
-            loss: None,
-            capture_drops: Some(DropCount {
+            EntryBody::CaptureDrop(DropCount {
                 packets: d.total(),
                 interval_us: d.to_us - d.from_us,
             }),
-            app: None,
-            src_name: None,
-            dst_name: None,
-        });
+        ));
     }
 }
 
@@ -255,21 +243,26 @@ fn parse_schedstat(text: &str) -> Option<(u64, u64)> {
 mod tests {
     use super::*;
     use crate::emit::FlowView;
+    use faultline_schemas::EntryKind;
 
     #[derive(Default)]
     struct Rows(Vec<(i64, String, String, Option<DropCount>)>);
 
     impl Emit for Rows {
         fn entry(&mut self, e: &EntryView<'_>) {
-            let err = e.error.unwrap();
+            let err = e.header.error.unwrap();
             assert_eq!(err.msg, CAPTURE_DROP_MSG);
             assert_eq!(err.error_type, ErrorType::Loss);
-            assert_eq!(e.kind, EntryKind::Loss);
+            assert_eq!(e.kind(), EntryKind::Loss);
+            let drops = match e.body {
+                EntryBody::CaptureDrop(d) => Some(d),
+                _ => None,
+            };
             self.0.push((
-                e.ts_us,
-                e.summary.to_owned(),
+                e.header.ts_us,
+                e.header.summary.to_owned(),
                 err.reason.to_owned(),
-                e.capture_drops,
+                drops,
             ));
         }
         fn flow(&mut self, _: &FlowView<'_>) {

@@ -429,7 +429,7 @@ impl<'a, E: Emit> MarkErrors<'a, E> {
 
 impl<E: Emit> Emit for MarkErrors<'_, E> {
     fn entry(&mut self, e: &EntryView<'_>) {
-        if let (Some(rec), Some(_), Some(flow)) = (self.recorder, e.error, e.flow) {
+        if let (Some(rec), Some(_), Some(flow)) = (self.recorder, e.header.error, e.header.flow) {
             rec.mark_error(flow.flow_id);
         }
         self.out.entry(e);

@@ -296,8 +296,8 @@ fn read_back_count(data: &Path) -> u64 {
 
 #[test]
 fn mark_errors_marks_only_error_entries_with_a_flow() {
-    use crate::emit::{ErrorView, FlowIdent};
-    use faultline_schemas::{EntryKind, ErrorType};
+    use crate::emit::{EntryBody, EntryHeader, ErrorView, FlowIdent};
+    use faultline_schemas::ErrorType;
     use std::net::{IpAddr, Ipv4Addr};
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::open(dir.path(), small()).unwrap();
@@ -305,7 +305,7 @@ fn mark_errors_marks_only_error_entries_with_a_flow() {
     struct Rows<'a>(&'a mut Vec<i64>);
     impl Emit for Rows<'_> {
         fn entry(&mut self, e: &EntryView<'_>) {
-            self.0.push(e.ts_us);
+            self.0.push(e.header.ts_us);
         }
         fn flow(&mut self, _: &FlowView<'_>) {}
     }
@@ -318,22 +318,16 @@ fn mark_errors_marks_only_error_entries_with_a_flow() {
         proto: 6,
         vlan: None,
     };
-    let entry = |flow, error| EntryView {
-        ts_us: 1,
-        kind: EntryKind::Tcp,
-        flow,
-        src: (ip, Some(1)),
-        dst: (ip, Some(2)),
-        proto: 6,
-        vlan: None,
-        summary: "",
-        error,
-        icmp: None,
-        loss: None,
-        capture_drops: None,
-        app: None,
-        src_name: None,
-        dst_name: None,
+    let entry = |flow, error| {
+        let header = EntryHeader::new(1, (ip, Some(1)), (ip, Some(2)), 6, "");
+        EntryView::new(
+            EntryHeader {
+                flow,
+                error,
+                ..header
+            },
+            EntryBody::Tcp,
+        )
     };
     let err = ErrorView {
         error_type: ErrorType::Connection,
