@@ -15,9 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
-use datafusion::execution::cache::cache_manager::{CacheManagerConfig, FileMetadataCache};
-use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::SessionContext;
@@ -29,13 +27,23 @@ use crate::config::EngineConfig;
 use crate::files::{GroupInfo, Part, batches_bytes, write_group};
 use crate::location::DataLocation;
 use crate::provider::{Snapshot, SnapshotTable};
-use crate::query::{Order, session_config};
+use crate::session::{limited_runtime, query_error, session_config};
 use crate::sql::SqlLimits;
 use crate::storage::{split_by_hour, writer_properties};
-use crate::stream::{QueryStream, query_error};
+use crate::stream::QueryStream;
 use crate::subscribe::{Subscription, Subscriptions};
 use crate::wal::{TornTail, Wal};
 use crate::{EngineError, Table};
+
+/// Row order of a query result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Order {
+    /// Oldest first.
+    #[default]
+    Ascending,
+    /// Newest first.
+    Descending,
+}
 
 /// A KFL query over `entries`.
 #[derive(Debug, Clone, Default)]
@@ -540,18 +548,10 @@ impl Engine {
     /// registered as [`SnapshotTable`]s, plus the analytic views and KFL functions of
     /// [`crate::views`].
     pub async fn session(&self, snapshot: &Arc<Snapshot>) -> Result<SessionContext, EngineError> {
-        let limits = self.inner.config.query_limits;
-        let cache = CacheManagerConfig::default()
-            .with_file_metadata_cache(Some(self.inner.metadata_cache.clone()));
-        // No spilling: a query over its memory limit fails clearly instead of writing
-        // temporary files on behalf of a request.
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(GreedyMemoryPool::new(limits.memory_bytes)))
-            .with_disk_manager_builder(
-                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
-            )
-            .with_cache_manager(cache)
-            .build_arc()?;
+        let runtime = limited_runtime(
+            &self.inner.config.query_limits,
+            Some(self.inner.metadata_cache.clone()),
+        )?;
         let location = &self.inner.location;
         runtime.register_object_store(location.url().as_ref(), location.store().clone());
         let ctx = SessionContext::new_with_config_rt(session_config(), runtime);

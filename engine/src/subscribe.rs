@@ -26,11 +26,13 @@ use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{ColumnarValue, Expr};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::SessionContext;
 use faultline_kfl::Warning;
 use faultline_schemas::entries_schema;
 use futures::Stream;
 
 use crate::EngineError;
+use crate::session::session_config;
 
 /// A row filter over `entries` compiled once to a physical expression, evaluated per batch.
 #[derive(Debug, Clone)]
@@ -66,7 +68,8 @@ impl LiveFilter {
             .build();
         let simplifier = ExprSimplifier::new(context);
         let expr = simplifier.simplify(simplifier.coerce(expr, &df_schema)?)?;
-        let physical = crate::query::session().create_physical_expr(expr, &df_schema)?;
+        let physical = SessionContext::new_with_config(session_config())
+            .create_physical_expr(expr, &df_schema)?;
         let ty = physical.data_type(&schema)?;
         if ty != DataType::Boolean {
             return Err(ArrowError::InvalidArgumentError(format!(
