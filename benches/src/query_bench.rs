@@ -20,6 +20,11 @@ use faultline_kfl::KflError;
 use faultline_schemas::entries_schema;
 use sha1::{Digest as _, Sha1};
 
+/// The engine's test-support listing tables (the legacy query path), the plain baseline.
+#[path = "../../engine/tests/support/listing.rs"]
+#[allow(dead_code)]
+mod listing;
+
 /// Lines of a result kept in a [`Digest`] for showing differences.
 pub const HEAD_LINES: usize = 10;
 
@@ -210,18 +215,18 @@ pub async fn run_engine(engine: &Engine, q: &EngineQuery) -> Result<Vec<RecordBa
 
 /// Runs `sql` over a plain DataFusion listing table of the Parquet directory `data` (hive
 /// partitions, no catalog, no live buffer), in a session with faultline's settings
-/// ([`faultline_engine::query::session_config`]) changed by `settings` (`datafusion.…` keys).
+/// ([`faultline_engine::session_config`]) changed by `settings` (`datafusion.…` keys).
 pub async fn run_plain(
     data: &Path,
     sql: &str,
     settings: &[(String, String)],
 ) -> Result<Vec<RecordBatch>, BenchError> {
-    let mut config = faultline_engine::query::session_config();
+    let mut config = faultline_engine::session_config();
     for (key, value) in settings {
         config.options_mut().set(key, value)?;
     }
     let ctx = SessionContext::new_with_config(config);
-    faultline_engine::query::register_entries(&ctx, data)?;
+    listing::register_entries(&ctx, data)?;
     Ok(ctx.sql(sql).await?.collect().await?)
 }
 

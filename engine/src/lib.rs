@@ -18,8 +18,9 @@
 //!   push filters into the Parquet scan. [`Engine::subscribe`] streams newly appended entries
 //!   that match a KFL filter.
 //!
-//! The older free functions ([`query_entries`], [`query_sql`]) read a store directory as a plain
-//! DataFusion listing table; tests use them as the reference the engine must agree with.
+//! The older listing-table path (a store directory read as plain DataFusion listing tables)
+//! is test support now (`engine/tests/support/listing.rs`): tests and the `query_compare`
+//! benchmark use it as the reference the engine must agree with.
 //!
 //! # SQL views and functions
 //!
@@ -37,7 +38,7 @@ mod files;
 pub mod location;
 mod maintenance;
 pub mod provider;
-pub mod query;
+pub mod session;
 pub mod sql;
 pub mod storage;
 mod stream;
@@ -50,12 +51,12 @@ pub mod wal;
 
 pub use catalog::{CatalogOpen, FileRecord};
 pub use config::{CompactionPolicy, EngineConfig, FlushPolicy, ParquetOptions, parse_age};
-pub use engine::{Engine, EngineStats, FlushStats, KflQuery, OpenReport};
+pub use engine::{Engine, EngineStats, FlushStats, KflQuery, OpenReport, Order};
 pub use error::EngineError;
 pub use maintenance::{CompactionStats, RetentionStats};
 pub use provider::{Snapshot, SnapshotTable};
-pub use query::{EntryQuery, Order, query_entries};
-pub use sql::{SqlLimits, query_sql, query_sql_with_limits, validate_read_only};
+pub use session::session_config;
+pub use sql::{SqlLimits, validate_read_only};
 pub use stream::QueryStream;
 pub use subscribe::{
     LiveFilter, Subscription, SubscriptionEvent, SubscriptionStats, Subscriptions,

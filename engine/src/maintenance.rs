@@ -1,22 +1,20 @@
 //! Keeping the store in shape while it runs: compaction merges the small files of hours no
-//! longer written into a few large ones, retention drops files older than the configured age,
-//! and the background thread runs both plus the flush policy.
+//! longer written into a few large ones, retention drops files older than the configured age.
+//! [`crate::Engine::compact`] and [`crate::Engine::apply_retention`] run them, by hand or from
+//! the engine's background thread.
 //!
-//! Both change the catalog the same way as a flush (new files written first, then one manifest
-//! commit), and the files they remove are only deleted once no running query's snapshot holds
-//! them ([`Engine::collect_garbage`]).
+//! Both work on the store's files through one handle ([`StoredFiles`]) and change the catalog
+//! the same way as a flush (new files written first, then one manifest commit); the files they
+//! remove are only deleted once no running query's snapshot holds them.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Weak;
 use std::time::Duration;
-
-use arrow::record_batch::RecordBatch;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
 use crate::EngineError;
 use crate::catalog::{Catalog, FileRecord};
-use crate::engine::{Engine, Inner};
-use crate::files::{GroupInfo, Part, write_group};
+use crate::config::CompactionPolicy;
+use crate::engine::StoredFiles;
+use crate::files::{GroupInfo, Part};
 use crate::storage::HOUR_US;
 
 /// What a compaction pass did.
@@ -41,109 +39,105 @@ pub struct RetentionStats {
     pub rows: u64,
 }
 
-impl Engine {
-    /// Merges the files of every settled hour (no file written for
-    /// [`crate::CompactionPolicy::settle`]) that has at least `min_files` files into files of
-    /// up to `target_rows` rows, sorted by time. Queries running meanwhile keep reading the
-    /// old files, which are deleted when the last of them finishes.
-    pub async fn compact(&self) -> Result<CompactionStats, EngineError> {
-        self.writable()?;
-        let policy = self.inner.config.compaction;
-        let now = chrono::Utc::now().timestamp_micros();
-        let settle = i64::try_from(policy.settle.as_micros()).unwrap_or(i64::MAX);
-        let mut catalog = self.inner.catalog.lock().await;
-        let mut stats = CompactionStats::default();
-        for files in settled_hours(
-            catalog.records(),
-            now.saturating_sub(settle),
-            policy.min_files,
-        ) {
-            for chunk in chunks(files, policy.target_rows) {
-                if chunk.len() < 2 {
-                    continue;
-                }
-                let merged = self.merge(&mut catalog, &chunk).await?;
-                stats.files_in += chunk.len() as u64;
-                stats.files_out += merged.files;
-                stats.rows += merged.rows;
+/// Merges the files of every settled hour (no file written for
+/// [`crate::CompactionPolicy::settle`]) that has at least `min_files` files into files of up
+/// to `target_rows` rows, sorted by time, then deletes the merged files no query holds.
+pub(crate) async fn compact(
+    files: &StoredFiles,
+    policy: &CompactionPolicy,
+) -> Result<CompactionStats, EngineError> {
+    let now = chrono::Utc::now().timestamp_micros();
+    let settle = i64::try_from(policy.settle.as_micros()).unwrap_or(i64::MAX);
+    let mut catalog = files.catalog().await;
+    let mut stats = CompactionStats::default();
+    for hour in settled_hours(
+        catalog.records(),
+        now.saturating_sub(settle),
+        policy.min_files,
+    ) {
+        for chunk in chunks(hour, policy.target_rows) {
+            if chunk.len() < 2 {
+                continue;
             }
-            stats.hours += 1;
+            let merged = merge(files, &mut catalog, &chunk).await?;
+            stats.files_in += chunk.len() as u64;
+            stats.files_out += merged.files;
+            stats.rows += merged.rows;
         }
-        drop(catalog);
-        self.collect_garbage().await?;
-        Ok(stats)
+        stats.hours += 1;
     }
+    drop(catalog);
+    files.collect_garbage().await?;
+    Ok(stats)
+}
 
-    /// Rewrites `inputs` (one table, one hour) as one sorted file and swaps it in.
-    async fn merge(
-        &self,
-        catalog: &mut Catalog,
-        inputs: &[FileRecord],
-    ) -> Result<MergeResult, EngineError> {
-        let Some(first) = inputs.first() else {
-            return Ok(MergeResult::default());
-        };
-        let table = first
-            .table()
-            .ok_or_else(|| EngineError::Catalog(format!("unknown table `{}`", first.table)))?;
-        let mut batches = Vec::new();
-        for file in inputs {
-            batches.extend(read_file(&self.inner, file).await?);
-        }
-        let info = GroupInfo {
-            group: catalog.next_group(),
-            wal_seq: inputs.iter().map(|f| f.wal_seq).max().unwrap_or(0),
-            replaces: inputs.iter().map(|f| f.path.clone()).collect(),
-        };
-        let part = Part {
-            table,
-            hour: first.hour_us.div_euclid(HOUR_US),
-            batches,
-        };
-        let written =
-            write_group(&self.inner.location, &self.inner.props, vec![part], &info).await?;
-        let result = MergeResult {
-            files: written.len() as u64,
-            rows: written.iter().map(|f| f.rows).sum(),
-        };
-        let remove: HashSet<String> = info.replaces.into_iter().collect();
-        self.replace_files(catalog, written, &remove).await?;
-        Ok(result)
+/// Rewrites `inputs` (one table, one hour) as one sorted file and swaps it in.
+async fn merge(
+    files: &StoredFiles,
+    catalog: &mut Catalog,
+    inputs: &[FileRecord],
+) -> Result<MergeResult, EngineError> {
+    let Some(first) = inputs.first() else {
+        return Ok(MergeResult::default());
+    };
+    let table = first
+        .table()
+        .ok_or_else(|| EngineError::Catalog(format!("unknown table `{}`", first.table)))?;
+    let mut batches = Vec::new();
+    for file in inputs {
+        batches.extend(files.read(file).await?);
     }
+    let info = GroupInfo {
+        group: catalog.next_group(),
+        wal_seq: inputs.iter().map(|f| f.wal_seq).max().unwrap_or(0),
+        replaces: inputs.iter().map(|f| f.path.clone()).collect(),
+    };
+    let part = Part {
+        table,
+        hour: first.hour_us.div_euclid(HOUR_US),
+        batches,
+    };
+    let written = files.write(vec![part], &info).await?;
+    let result = MergeResult {
+        files: written.len() as u64,
+        rows: written.iter().map(|f| f.rows).sum(),
+    };
+    let remove: HashSet<String> = info.replaces.into_iter().collect();
+    files.commit(catalog, written, &remove, None).await?;
+    Ok(result)
+}
 
-    /// Drops every file whose newest row is older than the retention age (by the wall clock);
-    /// does nothing without a retention setting.
-    pub async fn apply_retention(&self) -> Result<RetentionStats, EngineError> {
-        let Some(age) = self.inner.config.retention else {
-            return Ok(RetentionStats::default());
-        };
-        let now = chrono::Utc::now().timestamp_micros();
-        self.retain_after(now.saturating_sub(i64::try_from(age.as_micros()).unwrap_or(i64::MAX)))
-            .await
-    }
+/// The cutoff of a retention of `age`: now (by the wall clock) minus `age`, µs.
+pub(crate) fn retention_cutoff(age: Duration) -> i64 {
+    let now = chrono::Utc::now().timestamp_micros();
+    now.saturating_sub(i64::try_from(age.as_micros()).unwrap_or(i64::MAX))
+}
 
-    /// Drops every file whose rows are all older than `cutoff_us`.
-    pub async fn retain_after(&self, cutoff_us: i64) -> Result<RetentionStats, EngineError> {
-        self.writable()?;
-        let mut catalog = self.inner.catalog.lock().await;
-        let expired: Vec<&FileRecord> = catalog
-            .records()
-            .iter()
-            .filter(|f| f.max_ts < cutoff_us)
-            .collect();
-        let stats = RetentionStats {
-            files: expired.len() as u64,
-            rows: expired.iter().map(|f| f.rows).sum(),
-        };
-        if stats.files > 0 {
-            let remove: HashSet<String> = expired.iter().map(|f| f.path.clone()).collect();
-            self.replace_files(&mut catalog, Vec::new(), &remove)
-                .await?;
-        }
-        drop(catalog);
-        self.collect_garbage().await?;
-        Ok(stats)
+/// Drops every file whose rows are all older than `cutoff_us`, then deletes the dropped files
+/// no query holds.
+pub(crate) async fn retain_after(
+    files: &StoredFiles,
+    cutoff_us: i64,
+) -> Result<RetentionStats, EngineError> {
+    let mut catalog = files.catalog().await;
+    let expired: Vec<&FileRecord> = catalog
+        .records()
+        .iter()
+        .filter(|f| f.max_ts < cutoff_us)
+        .collect();
+    let stats = RetentionStats {
+        files: expired.len() as u64,
+        rows: expired.iter().map(|f| f.rows).sum(),
+    };
+    if stats.files > 0 {
+        let remove: HashSet<String> = expired.iter().map(|f| f.path.clone()).collect();
+        files
+            .commit(&mut catalog, Vec::new(), &remove, None)
+            .await?;
     }
+    drop(catalog);
+    files.collect_garbage().await?;
+    Ok(stats)
 }
 
 #[derive(Debug, Default)]
@@ -195,72 +189,6 @@ fn chunks(files: Vec<FileRecord>, target_rows: usize) -> Vec<Vec<FileRecord>> {
         }
     }
     out
-}
-
-/// Every row of a catalogued file.
-async fn read_file(inner: &Inner, file: &FileRecord) -> Result<Vec<RecordBatch>, EngineError> {
-    let table = file
-        .table()
-        .ok_or_else(|| EngineError::Catalog(format!("unknown table `{}`", file.table)))?;
-    let bytes = inner
-        .location
-        .get(&file.path)
-        .await?
-        .ok_or_else(|| EngineError::Catalog(format!("{} is missing", file.path)))?;
-    // Read with the table's own types (the file's Arrow metadata asks for dictionaries).
-    let options = ArrowReaderOptions::new().with_schema(table.schema());
-    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)?
-        .with_batch_size(64 * 1024)
-        .build()?;
-    reader
-        .map(|b| Ok(RecordBatch::try_new(table.schema(), b?.columns().to_vec())?))
-        .collect()
-}
-
-/// Starts the thread that flushes by policy and runs compaction, retention and deletion of
-/// unreferenced files. It ends when the engine is closed or dropped.
-pub(crate) fn spawn(weak: Weak<Inner>) -> Result<std::thread::JoinHandle<()>, EngineError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(EngineError::io("starting background runtime", "."))?;
-    std::thread::Builder::new()
-        .name("faultline-maintenance".into())
-        .spawn(move || run(&weak, &runtime))
-        .map_err(EngineError::io("starting background thread", "."))
-}
-
-/// Seconds between compaction/retention passes.
-const HOUSEKEEPING: Duration = Duration::from_secs(30);
-
-fn run(weak: &Weak<Inner>, runtime: &tokio::runtime::Runtime) {
-    let mut last_housekeeping = std::time::Instant::now();
-    loop {
-        let Some(engine) = Engine::from_weak(weak) else {
-            return;
-        };
-        if engine.is_closed() {
-            return;
-        }
-        if engine.needs_flush()
-            && let Err(e) = runtime.block_on(engine.flush())
-        {
-            eprintln!("faultline: background flush failed (will retry): {e}");
-        }
-        if last_housekeeping.elapsed() >= HOUSEKEEPING {
-            last_housekeeping = std::time::Instant::now();
-            let passes = async {
-                engine.compact().await?;
-                engine.apply_retention().await?;
-                engine.collect_garbage().await
-            };
-            if let Err(e) = runtime.block_on(passes) {
-                eprintln!("faultline: background compaction/retention failed: {e}");
-            }
-        }
-        let tick = engine.inner.config.tick;
-        engine.wait_changed(tick);
-    }
 }
 
 #[cfg(test)]

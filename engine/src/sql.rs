@@ -5,19 +5,12 @@
 //! table functions, no quoted path or URL as a table). Its `kfl('…')` calls are then replaced by
 //! the KFL query's SQL condition ([`crate::views::expand_kfl_calls`]), and DataFusion plans that
 //! same statement (no second parse) with DDL, DML and statements disabled, in a session that
-//! also has the analytic views and functions of [`crate::views`], and runs it under a memory
-//! pool and a timeout.
+//! also has the analytic views and functions of [`crate::views`]; the engine's read path
+//! ([`crate::Engine::query_sql`]) runs it under a memory pool and a timeout.
 
 use std::ops::ControlFlow;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::record_batch::RecordBatch;
-use datafusion::error::DataFusionError;
-use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::GreedyMemoryPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionContext};
 use sqlparser::ast::{ObjectName, Statement, TableFactor, Visit, Visitor};
@@ -26,8 +19,7 @@ use sqlparser::keywords::ALL_KEYWORDS;
 use sqlparser::parser::Parser;
 
 use crate::EngineError;
-use crate::query::{register_entries, register_flows, session_config};
-use crate::views::{expand_kfl_calls, plan_statement, register_views};
+use crate::views::{expand_kfl_calls, plan_statement};
 
 /// Table functions a query may call: they generate rows and read nothing.
 const ALLOWED_TABLE_FUNCTIONS: [&str; 2] = ["generate_series", "range"];
@@ -65,7 +57,7 @@ pub fn validate_read_only(sql: &str) -> Result<(), EngineError> {
     parse_read_only(sql).map(|_| ())
 }
 
-/// The statement `query_sql` runs: `sql` validated by [`validate_read_only`], then its
+/// The statement [`crate::Engine::query_sql`] runs: `sql` validated by [`validate_read_only`], then its
 /// `kfl('…')` calls expanded (an invalid KFL query is an [`EngineError::Sql`]).
 pub fn prepare_query(sql: &str) -> Result<Statement, EngineError> {
     let mut statement = parse_read_only(sql)?;
@@ -175,53 +167,6 @@ fn check_table_name(name: &ObjectName) -> Result<(), EngineError> {
     }
 }
 
-/// Runs one read-only SQL query over the tables stored under `data` (`entries` and `flows`,
-/// plus the views of [`crate::views::VIEWS`]) with the default [`SqlLimits`].
-pub async fn query_sql(data: &Path, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
-    query_sql_with_limits(data, sql, SqlLimits::default()).await
-}
-
-/// Runs one read-only SQL query over the tables stored under `data` within `limits`.
-/// Refused and unplannable statements are [`EngineError::Sql`].
-pub async fn query_sql_with_limits(
-    data: &Path,
-    sql: &str,
-    limits: SqlLimits,
-) -> Result<Vec<RecordBatch>, EngineError> {
-    let statement = prepare_query(sql)?;
-    // No spilling: a query over the limit fails with a clear error instead of writing temporary
-    // files outside the data directory on behalf of a request.
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(GreedyMemoryPool::new(limits.memory_bytes)))
-        .with_disk_manager_builder(
-            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
-        )
-        .build_arc()?;
-    let ctx = SessionContext::new_with_config_rt(session_config(), runtime);
-    register_entries(&ctx, data)?;
-    register_flows(&ctx, data)?;
-    register_views(&ctx).await?;
-    // The query runs as its own task so that, on a multi-threaded runtime, the timer fires on
-    // time even while an operator computes without yielding; the task is aborted on timeout.
-    let mut task = tokio::spawn(plan_and_collect(ctx, statement));
-    match tokio::time::timeout(limits.timeout, &mut task).await {
-        Err(_) => {
-            task.abort();
-            Err(EngineError::Timeout(limits.timeout))
-        }
-        Ok(Err(join)) => Err(EngineError::Sql(format!("query task failed: {join}"))),
-        Ok(Ok(result)) => result.map_err(|e| memory_error(e, limits.memory_bytes)),
-    }
-}
-
-async fn plan_and_collect(
-    ctx: SessionContext,
-    statement: Statement,
-) -> Result<Vec<RecordBatch>, EngineError> {
-    let plan = plan_read_only(&ctx, statement).await?;
-    Ok(ctx.execute_logical_plan(plan).await?.collect().await?)
-}
-
 /// Plans a statement from [`prepare_query`] in `ctx` and checks that the plan is a query:
 /// DDL, DML and statements are refused whatever the parser let through.
 pub async fn plan_read_only(
@@ -237,20 +182,6 @@ pub async fn plan_read_only(
         .verify_plan(&plan)
         .map_err(|e| EngineError::Sql(format!("invalid query: {e}")))?;
     Ok(plan)
-}
-
-/// Turns DataFusion's "resources exhausted" into [`EngineError::MemoryLimit`].
-fn memory_error(e: EngineError, limit: usize) -> EngineError {
-    match e {
-        EngineError::DataFusion(df) => match df.find_root() {
-            DataFusionError::ResourcesExhausted(detail) => EngineError::MemoryLimit {
-                limit,
-                detail: detail.clone(),
-            },
-            _ => EngineError::DataFusion(df),
-        },
-        other => other,
-    }
 }
 
 #[cfg(test)]

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use datafusion::error::DataFusionError;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::{Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
 use crate::EngineError;
 use crate::provider::Snapshot;
+use crate::session::query_error;
 
 /// The rows of one query, batch by batch.
 pub struct QueryStream {
@@ -89,17 +89,5 @@ impl Stream for QueryStream {
             }
             other => other.map(|o| o.map(|r| r.map_err(EngineError::from))),
         }
-    }
-}
-
-/// A DataFusion failure as the engine reports it: running out of the query's memory pool is
-/// [`EngineError::MemoryLimit`].
-pub(crate) fn query_error(e: DataFusionError, limit: usize) -> EngineError {
-    match e.find_root() {
-        DataFusionError::ResourcesExhausted(detail) => EngineError::MemoryLimit {
-            limit,
-            detail: detail.clone(),
-        },
-        _ => EngineError::DataFusion(e),
     }
 }

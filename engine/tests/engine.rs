@@ -414,7 +414,7 @@ async fn results_equal_plain_datafusion_over_the_same_files() {
             .collect()
             .await
             .unwrap();
-        let plain = faultline_engine::query_sql(dir.path(), sql).await.unwrap();
+        let plain = support::listing::query_sql(dir.path(), sql).await.unwrap();
         assert_eq!(
             arrow::util::pretty::pretty_format_batches(&ours)
                 .unwrap()

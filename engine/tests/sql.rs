@@ -2,6 +2,8 @@
 //! store of `entries` and `flows` written by the engine.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,10 +15,9 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::pretty::pretty_format_batches;
 use datafusion::scalar::ScalarValue;
 use faultline_engine::storage::HOUR_US;
-use faultline_engine::{
-    Engine, EngineConfig, EngineError, SqlLimits, Table, query_sql, query_sql_with_limits,
-};
+use faultline_engine::{Engine, EngineConfig, EngineError, SqlLimits, Table};
 use faultline_schemas::{entries_schema, entry_col, flow_col, flows_schema};
+use support::listing::{query_sql, query_sql_with_limits};
 
 /// 2024-01-01T00:00:00Z, µs.
 const T0: i64 = 1_704_067_200_000_000;

@@ -9,16 +9,19 @@
 //!   expected numbers are tied to the tshark and Zeek oracles in their comments.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type, UInt64Type};
-use faultline_engine::{Engine, EngineConfig, EngineError, Table, query_sql};
+use faultline_engine::{Engine, EngineConfig, EngineError, Table};
 use faultline_ingest::MemorySink;
 use faultline_ingest::pipeline::{Pipeline, PipelineConfig};
 use faultline_schemas::{entry_col, flow_col};
+use support::listing::query_sql;
 
 const MINUTE_US: i64 = 60_000_000;
 const DAY_US: i64 = 86_400_000_000;

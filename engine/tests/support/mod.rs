@@ -1,5 +1,8 @@
-//! Synthetic `entries` and `flows` batches for the engine's integration tests.
+//! Synthetic `entries` and `flows` batches for the engine's integration tests, and the legacy
+//! listing-table queries they compare the engine with ([`listing`]).
 #![allow(dead_code)]
+
+pub mod listing;
 
 use std::sync::Arc;
 

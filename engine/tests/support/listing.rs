@@ -1,6 +1,10 @@
-//! Queries over the stored `entries`: the Parquet directory registered as a DataFusion listing
-//! table with hive partitions (`date=`, `hour=`), a compiled KFL filter pushed into the scan,
-//! an optional time range (which also prunes partitions), order and limit.
+//! The legacy query path, kept as a reference for tests and the `query_compare` benchmark: the
+//! store's Parquet directories registered as plain DataFusion listing tables with hive
+//! partitions (`date=`, `hour=`), with no catalog and no live buffer. The engine's own queries
+//! ([`faultline_engine::Engine::query_kfl`], [`faultline_engine::Engine::query_sql`]) must agree
+//! with it on a flushed store.
+//!
+//! Only public engine API is used here, so `benches` includes this same file.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,21 +16,13 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::logical_expr::{Expr, col, lit};
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
+use faultline_engine::session::{limited_runtime, query_error, session_config};
+use faultline_engine::sql::{plan_read_only, prepare_query};
+use faultline_engine::views::register_views;
+use faultline_engine::{EngineError, Order, SqlLimits};
 use faultline_schemas::{entries_schema, entry_col, flows_schema};
-
-use crate::EngineError;
-
-/// Row order of a query result.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Order {
-    /// Oldest first.
-    #[default]
-    Ascending,
-    /// Newest first.
-    Descending,
-}
 
 /// A query over `entries`.
 #[derive(Debug, Clone, Default)]
@@ -41,22 +37,6 @@ pub struct EntryQuery {
     pub limit: Option<usize>,
     /// Order by timestamp.
     pub order: Order,
-}
-
-/// A DataFusion session configured for faultline's tables: Parquet filter pushdown on.
-pub fn session() -> SessionContext {
-    SessionContext::new_with_config(session_config())
-}
-
-/// The session settings every faultline query uses: Parquet filter pushdown on, no
-/// information schema. URL tables (`FROM 'file.parquet'`) stay off: DataFusion only reads
-/// them after `SessionContext::enable_url_table`, which faultline never calls.
-pub fn session_config() -> SessionConfig {
-    let mut config = SessionConfig::new().with_information_schema(false);
-    let opts = config.options_mut();
-    opts.execution.parquet.pushdown_filters = true;
-    opts.execution.parquet.reorder_filters = true;
-    config
 }
 
 /// Registers `<data>/entries` as table `entries` in `ctx`.
@@ -127,7 +107,7 @@ fn time_predicates(q: &EntryQuery) -> Vec<Expr> {
 /// Runs `q` over the entries stored under `data`; returns the matching rows with the table's
 /// columns (partition columns dropped).
 pub async fn query_entries(data: &Path, q: &EntryQuery) -> Result<Vec<RecordBatch>, EngineError> {
-    let ctx = session();
+    let ctx = SessionContext::new_with_config(session_config());
     register_entries(&ctx, data)?;
     let mut df = ctx.table("entries").await?;
     for p in q.filter.iter().cloned().chain(time_predicates(q)) {
@@ -145,4 +125,42 @@ pub async fn query_entries(data: &Path, q: &EntryQuery) -> Result<Vec<RecordBatc
     let schema = entries_schema();
     let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     Ok(df.select_columns(&columns)?.collect().await?)
+}
+
+/// Runs one read-only SQL query over the tables stored under `data` (`entries` and `flows`,
+/// plus the analytic views) with the default [`SqlLimits`].
+pub async fn query_sql(data: &Path, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
+    query_sql_with_limits(data, sql, SqlLimits::default()).await
+}
+
+/// Runs one read-only SQL query over the tables stored under `data` within `limits`.
+/// Refused and unplannable statements are [`EngineError::Sql`].
+pub async fn query_sql_with_limits(
+    data: &Path,
+    sql: &str,
+    limits: SqlLimits,
+) -> Result<Vec<RecordBatch>, EngineError> {
+    let statement = prepare_query(sql)?;
+    let runtime = limited_runtime(&limits, None)?;
+    let ctx = SessionContext::new_with_config_rt(session_config(), runtime);
+    register_entries(&ctx, data)?;
+    register_flows(&ctx, data)?;
+    register_views(&ctx).await?;
+    // The query runs as its own task so that, on a multi-threaded runtime, the timer fires on
+    // time even while an operator computes without yielding; the task is aborted on timeout.
+    let mut task = tokio::spawn(async move {
+        let plan = plan_read_only(&ctx, statement).await?;
+        Ok::<_, EngineError>(ctx.execute_logical_plan(plan).await?.collect().await?)
+    });
+    match tokio::time::timeout(limits.timeout, &mut task).await {
+        Err(_) => {
+            task.abort();
+            Err(EngineError::Timeout(limits.timeout))
+        }
+        Ok(Err(join)) => Err(EngineError::Sql(format!("query task failed: {join}"))),
+        Ok(Ok(result)) => result.map_err(|e| match e {
+            EngineError::DataFusion(df) => query_error(df, limits.memory_bytes),
+            other => other,
+        }),
+    }
 }
