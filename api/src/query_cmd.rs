@@ -29,7 +29,8 @@ pub struct QueryArgs {
     /// Where the store is.
     #[command(flatten)]
     pub store: crate::store_args::StoreArgs,
-    /// Only entries at or after this time (RFC 3339, or `YYYY-MM-DD[ HH:MM[:SS]]` in UTC).
+    /// Only entries at or after this time (RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` in UTC, µs since
+    /// the epoch, `now`, `now-24h`).
     #[arg(long)]
     pub from: Option<String>,
     /// Only entries before this time.
@@ -56,25 +57,16 @@ pub enum KflCommand {
     },
 }
 
-/// Parses a time bound to µs since the epoch.
+/// Parses a time bound to µs since the epoch, in faultline's one time grammar
+/// ([`faultline_kfl::time::parse_time`]).
 pub(crate) fn parse_time(s: &str) -> anyhow::Result<i64> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_micros());
+    match faultline_kfl::time::parse_time(s) {
+        Some(us) => Ok(us),
+        None => bail!(
+            "cannot read time `{s}`: use {}",
+            faultline_kfl::time::TIME_FORMS
+        ),
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
-            return Ok(t.and_utc().timestamp_micros());
-        }
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc().timestamp_micros())
-            .unwrap_or_default());
-    }
-    bail!(
-        "cannot read time `{s}`: use RFC 3339 (2024-01-01T10:00:00Z) or `YYYY-MM-DD[ HH:MM[:SS]]` (UTC)"
-    )
 }
 
 /// Runs `faultline query`.
