@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use clap::{Args, Subcommand, ValueEnum};
+use faultline::render::{JsonStyle, TextFormat, write_batches};
 use faultline_engine::{KflQuery, Order};
 use faultline_schemas::entry_col as c;
 
@@ -17,7 +17,7 @@ pub enum Format {
     Table,
     /// One JSON object per line, every column.
     Json,
-    /// CSV with a header, every flat column.
+    /// CSV with a header, every flat column (no maps, structs or lists).
     Csv,
 }
 
@@ -117,63 +117,21 @@ const TABLE_COLUMNS: [&str; 10] = [
     c::ERROR_REASON,
 ];
 
-/// Prints `batches` to stdout in `format`; the table format shows only `table_columns`
-/// (those present, in that order) when given, every column otherwise.
+/// Prints `batches` to stdout in `format` with the shared renderer ([`faultline::render`]);
+/// the table format shows only `table_columns` (those present, in that order) when given,
+/// every column otherwise.
 pub(crate) fn print_batches(
     batches: &[RecordBatch],
     format: Format,
     table_columns: Option<&[&str]>,
 ) -> anyhow::Result<()> {
-    let stdout = std::io::stdout().lock();
-    match format {
-        Format::Table => {
-            let projected: Vec<RecordBatch> = match table_columns {
-                Some(names) => batches
-                    .iter()
-                    .map(|b| {
-                        let idx: Vec<usize> = names
-                            .iter()
-                            .filter_map(|n| b.schema().index_of(n).ok())
-                            .collect();
-                        b.project(&idx)
-                    })
-                    .collect::<Result<_, _>>()?,
-                None => batches.to_vec(),
-            };
-            println!(
-                "{}",
-                arrow::util::pretty::pretty_format_batches(&projected)?
-            );
-        }
-        Format::Json => {
-            let mut w = arrow::json::LineDelimitedWriter::new(stdout);
-            for b in batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-        }
-        Format::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(stdout);
-            for b in batches {
-                let flat: Vec<usize> = b
-                    .schema()
-                    .fields()
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| {
-                        !matches!(
-                            f.data_type(),
-                            DataType::Map(..) | DataType::Struct(_) | DataType::List(_)
-                        )
-                    })
-                    .map(|(i, _)| i)
-                    .collect();
-                w.write(&b.project(&flat)?)?;
-            }
-        }
-    }
+    let format = match format {
+        Format::Table => TextFormat::Table,
+        Format::Json => TextFormat::Ndjson,
+        Format::Csv => TextFormat::Csv,
+    };
+    let mut stdout = std::io::stdout().lock();
+    write_batches(&mut stdout, batches, format, JsonStyle::CLI, table_columns)?;
     Ok(())
 }
 
