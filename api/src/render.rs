@@ -8,7 +8,7 @@
 //!   since JavaScript numbers cannot hold them exactly. Each consumer keeps the style its
 //!   output always had: [`JsonStyle::API`], [`JsonStyle::CLI`], [`JsonStyle::REPORT`].
 //! - **CSV**: only flat columns ([`is_flat`]): maps, structs, lists of every kind (`List`,
-//!   `LargeList`, `FixedSizeList`, list views) and unions are left out. The header comes with
+//!   `LargeList`, `FixedSizeList`, list views), unions and dictionaries of those are left out. The header comes with
 //!   the first rows, or at the end when there are none ([`CsvEncoder`]).
 //! - **Table**: arrow's pretty table, optionally restricted to some columns.
 //!
@@ -136,19 +136,11 @@ pub fn json_rows(
         .collect()
 }
 
-/// True for the column types CSV can hold: everything but maps, structs, lists and unions.
+/// True for the column types CSV can hold: everything arrow does not call nested (maps,
+/// structs, lists of every kind, unions, and dictionaries or run-end encodings of those), which
+/// is exactly what arrow's CSV writer refuses.
 pub fn is_flat(data_type: &DataType) -> bool {
-    !matches!(
-        data_type,
-        DataType::Map(..)
-            | DataType::Struct(_)
-            | DataType::List(_)
-            | DataType::LargeList(_)
-            | DataType::FixedSizeList(..)
-            | DataType::ListView(_)
-            | DataType::LargeListView(_)
-            | DataType::Union(..)
-    )
+    !data_type.is_nested()
 }
 
 /// Indices of the flat columns of `schema` ([`is_flat`]).
