@@ -26,8 +26,8 @@ pub struct ExportArgs {
     /// Empty: every retained packet in the time range (packets without a flow included).
     #[arg(long, default_value = "")]
     pub q: String,
-    /// Only entries (or, without `--q`, packets) at or after this time (RFC 3339, or
-    /// `YYYY-MM-DD[ HH:MM[:SS]]` in UTC).
+    /// Only entries (or, without `--q`, packets) at or after this time (RFC 3339,
+    /// `YYYY-MM-DD[ HH:MM[:SS]]` in UTC, µs since the epoch, `now`, `now-24h`).
     #[arg(long)]
     pub from: Option<String>,
     /// Only entries (or packets) before this time.

@@ -3,5 +3,6 @@
 
 pub mod engine_sink;
 pub mod pcap_export;
+pub mod render;
 pub mod reports;
 pub mod server;

@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use clap::{Args, Subcommand, ValueEnum};
+use faultline::render::{JsonStyle, TextFormat, write_batches};
 use faultline_engine::{KflQuery, Order};
 use faultline_schemas::entry_col as c;
 
@@ -17,7 +17,7 @@ pub enum Format {
     Table,
     /// One JSON object per line, every column.
     Json,
-    /// CSV with a header, every flat column.
+    /// CSV with a header, every flat column (no maps, structs or lists).
     Csv,
 }
 
@@ -29,7 +29,8 @@ pub struct QueryArgs {
     /// Where the store is.
     #[command(flatten)]
     pub store: crate::store_args::StoreArgs,
-    /// Only entries at or after this time (RFC 3339, or `YYYY-MM-DD[ HH:MM[:SS]]` in UTC).
+    /// Only entries at or after this time (RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` in UTC, µs since
+    /// the epoch, `now`, `now-24h`).
     #[arg(long)]
     pub from: Option<String>,
     /// Only entries before this time.
@@ -56,25 +57,16 @@ pub enum KflCommand {
     },
 }
 
-/// Parses a time bound to µs since the epoch.
+/// Parses a time bound to µs since the epoch, in faultline's one time grammar
+/// ([`faultline_kfl::time::parse_time`]).
 pub(crate) fn parse_time(s: &str) -> anyhow::Result<i64> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_micros());
+    match faultline_kfl::time::parse_time(s) {
+        Some(us) => Ok(us),
+        None => bail!(
+            "cannot read time `{s}`: use {}",
+            faultline_kfl::time::TIME_FORMS
+        ),
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
-            return Ok(t.and_utc().timestamp_micros());
-        }
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc().timestamp_micros())
-            .unwrap_or_default());
-    }
-    bail!(
-        "cannot read time `{s}`: use RFC 3339 (2024-01-01T10:00:00Z) or `YYYY-MM-DD[ HH:MM[:SS]]` (UTC)"
-    )
 }
 
 /// Runs `faultline query`.
@@ -125,63 +117,21 @@ const TABLE_COLUMNS: [&str; 10] = [
     c::ERROR_REASON,
 ];
 
-/// Prints `batches` to stdout in `format`; the table format shows only `table_columns`
-/// (those present, in that order) when given, every column otherwise.
+/// Prints `batches` to stdout in `format` with the shared renderer ([`faultline::render`]);
+/// the table format shows only `table_columns` (those present, in that order) when given,
+/// every column otherwise.
 pub(crate) fn print_batches(
     batches: &[RecordBatch],
     format: Format,
     table_columns: Option<&[&str]>,
 ) -> anyhow::Result<()> {
-    let stdout = std::io::stdout().lock();
-    match format {
-        Format::Table => {
-            let projected: Vec<RecordBatch> = match table_columns {
-                Some(names) => batches
-                    .iter()
-                    .map(|b| {
-                        let idx: Vec<usize> = names
-                            .iter()
-                            .filter_map(|n| b.schema().index_of(n).ok())
-                            .collect();
-                        b.project(&idx)
-                    })
-                    .collect::<Result<_, _>>()?,
-                None => batches.to_vec(),
-            };
-            println!(
-                "{}",
-                arrow::util::pretty::pretty_format_batches(&projected)?
-            );
-        }
-        Format::Json => {
-            let mut w = arrow::json::LineDelimitedWriter::new(stdout);
-            for b in batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-        }
-        Format::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(stdout);
-            for b in batches {
-                let flat: Vec<usize> = b
-                    .schema()
-                    .fields()
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| {
-                        !matches!(
-                            f.data_type(),
-                            DataType::Map(..) | DataType::Struct(_) | DataType::List(_)
-                        )
-                    })
-                    .map(|(i, _)| i)
-                    .collect();
-                w.write(&b.project(&flat)?)?;
-            }
-        }
-    }
+    let format = match format {
+        Format::Table => TextFormat::Table,
+        Format::Json => TextFormat::Ndjson,
+        Format::Csv => TextFormat::Csv,
+    };
+    let mut stdout = std::io::stdout().lock();
+    write_batches(&mut stdout, batches, format, JsonStyle::CLI, table_columns)?;
     Ok(())
 }
 

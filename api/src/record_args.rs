@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use faultline::pcap_export::recorder_dir;
-use faultline_engine::parse_age;
 use faultline_ingest::recorder::{Recorder, RecorderConfig};
+use faultline_kfl::time::{DURATION_FORMS, parse_duration as parse_any_duration};
 
 use crate::store_args::StoreArgs;
 
@@ -76,8 +76,9 @@ pub fn finish(recorder: Option<&Recorder>) {
     }
 }
 
+/// A flag's duration, in faultline's one duration grammar.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    parse_age(s).ok_or_else(|| format!("`{s}` is not a duration like 90m, 1h, 2d or 1w"))
+    parse_any_duration(s).ok_or_else(|| format!("`{s}` is not a duration: use {DURATION_FORMS}"))
 }
 
 /// `123`, `64KiB`, `512MiB`, `2GiB`, `1TiB` (also `K`, `M`, `G`, `T`, `KB`…: binary units).

@@ -27,7 +27,8 @@ pub struct RunArgs {
     /// TOML config with `[[report]]` definitions.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// End of the window (RFC 3339; default: now).
+    /// End of the window (RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` in UTC, µs since the epoch,
+    /// `now-24h`, …; default: now).
     #[arg(long)]
     pub at: Option<String>,
     /// Where the store is (a local data directory).
@@ -44,9 +45,8 @@ pub fn run(cmd: ReportCommand) -> anyhow::Result<ExitCode> {
         .local_dir()
         .context("reports need a local --data directory")?;
     let at = match &args.at {
-        Some(text) => DateTime::parse_from_rfc3339(text)
-            .with_context(|| format!("--at {text}: use RFC 3339, e.g. 2024-01-01T12:00:00Z"))?
-            .with_timezone(&Utc),
+        Some(text) => DateTime::<Utc>::from_timestamp_micros(crate::query_cmd::parse_time(text)?)
+            .with_context(|| format!("--at {text}: out of range"))?,
         None => Utc::now(),
     };
     let reports = Arc::new(Reports::new(&dir, defs));

@@ -126,21 +126,10 @@ impl EngineConfig {
     }
 }
 
-/// Parses a retention age such as `7d`, `36h`, `90m`, `30s` or `2w`.
+/// Parses a retention age such as `7d`, `36h`, `90m`, `30s` or `2w`: faultline's one duration
+/// grammar, [`faultline_kfl::time::parse_duration`].
 pub fn parse_age(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().ok()?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return None,
-    };
-    n.checked_mul(secs).map(Duration::from_secs)
+    faultline_kfl::time::parse_duration(text)
 }
 
 #[cfg(test)]

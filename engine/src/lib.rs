@@ -29,7 +29,13 @@
 //! `flows` and bucketed by `minute` or `day`; a filter on the bucket becomes a time range in the
 //! scan. `kfl('<KFL query>')` is replaced before planning by the KFL query's SQL condition, and
 //! `kfl_datetime(text)` parses KFL's `datetime()` layout. See [`views`].
+//!
+//! # Analytics
+//!
+//! [`analytics`] holds every analytic query once: the views' SQL, the error summary of the HTTP
+//! API and the default report's queries; the HTTP API and the reports only render its results.
 
+pub mod analytics;
 pub mod catalog;
 mod config;
 mod engine;

@@ -1,7 +1,8 @@
 //! SQL conveniences over `entries` and `flows`: analytic views, `kfl('…')` conditions and
 //! KFL's `datetime()` as a function.
 //!
-//! Views ([`VIEWS`], registered by [`register_views`]) are SQL over the two tables, planned
+//! Views ([`VIEWS`], registered by [`register_views`]; their SQL lives with the other analytics
+//! in [`crate::analytics::view_defs`]) are SQL over the two tables, planned
 //! against whatever provider backs them, so a view adds no storage and a filter on its time
 //! column reaches the scan of the underlying table (see "Time columns" below).
 //!
@@ -60,98 +61,11 @@ use sqlparser::ast::Statement;
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
+pub use crate::analytics::{VIEWS, View};
 pub use functions::{KFL_DATETIME, register_functions};
 pub use kfl_call::{KFL_FUNCTION, expand_kfl_calls};
 
 use crate::EngineError;
-
-/// One analytic view: its name, a one-line description and its SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct View {
-    /// The name to query it by.
-    pub name: &'static str,
-    /// What a row is, one line.
-    pub about: &'static str,
-    /// The defining query, over `entries` and `flows` (may use `kfl('…')`).
-    pub sql: &'static str,
-}
-
-/// Error entries (KFL `error or icmp`) per minute, kind, error type and detail.
-const ERROR_COUNTS_PER_MINUTE: View = View {
-    name: "error_counts_per_minute",
-    about: "entries of `error or icmp` per minute, kind, error_type and detail",
-    sql: "\
-SELECT date_trunc('minute', \"timestamp\") AS minute,
-       kind,
-       error_type,
-       coalesce(error_msg, summary) AS detail,
-       count(*) AS errors
-FROM entries
-WHERE kfl('error or icmp')
-GROUP BY 1, 2, 3, 4",
-};
-
-/// Destinations of error entries per day, worst first.
-const TOP_FAILING_DESTINATIONS: View = View {
-    name: "top_failing_destinations",
-    about: "error entries per day and destination (transport, dst ip and port), ranked in the day",
-    sql: "\
-SELECT date_trunc('day', \"timestamp\") AS day,
-       transport,
-       dst_ip,
-       dst_port,
-       max(dst_name) AS dst_name,
-       count(*) AS failing_entries,
-       count(*) FILTER (WHERE error_type = 'connection') AS connection_errors,
-       count(*) FILTER (WHERE error_type = 'timeout') AS timeouts,
-       count(*) FILTER (WHERE error_type = 'loss') AS loss_entries,
-       count(DISTINCT flow_id) AS failing_flows,
-       count(DISTINCT src_ip) AS distinct_sources,
-       min(\"timestamp\") AS first_seen,
-       max(\"timestamp\") AS last_seen,
-       row_number() OVER (PARTITION BY date_trunc('day', \"timestamp\")
-                          ORDER BY count(*) DESC, transport, dst_ip, dst_port) AS rank
-FROM entries
-WHERE kfl('error')
-GROUP BY 1, 2, 3, 4",
-};
-
-/// Flows and errors per day and service (responder address, port and transport).
-const ERROR_RATE_PER_SERVICE: View = View {
-    name: "error_rate_per_service",
-    about: "flows, failed flows, errors and failed_flows / flows per day and TCP/UDP service",
-    sql: "\
-WITH events AS (
-    SELECT date_trunc('day', \"start\") AS day, transport, resp_ip AS ip, resp_port AS port,
-           1 AS flow, CAST(NULL AS BIGINT UNSIGNED) AS failed_flow, CAST(NULL AS VARCHAR) AS name
-    FROM flows
-    WHERE transport IN ('tcp', 'udp')
-    UNION ALL
-    SELECT date_trunc('day', \"timestamp\"), transport, dst_ip, dst_port, 0, flow_id, dst_name
-    FROM entries
-    WHERE kfl('error') AND transport IN ('tcp', 'udp')
-)
-SELECT day,
-       transport,
-       CASE WHEN strpos(ip, ':') > 0 THEN concat('[', ip, ']:', port)
-            ELSE concat(ip, ':', port) END AS service,
-       ip AS service_ip,
-       port AS service_port,
-       max(name) AS service_name,
-       sum(flow) AS flows,
-       count(DISTINCT failed_flow) AS failed_flows,
-       count(failed_flow) AS errors,
-       CAST(count(DISTINCT failed_flow) AS DOUBLE) / nullif(sum(flow), 0) AS error_rate
-FROM events
-GROUP BY day, transport, ip, port",
-};
-
-/// Every view [`register_views`] registers.
-pub const VIEWS: [View; 3] = [
-    ERROR_COUNTS_PER_MINUTE,
-    TOP_FAILING_DESTINATIONS,
-    ERROR_RATE_PER_SERVICE,
-];
 
 /// Registers the functions ([`register_functions`]) and every view of [`VIEWS`] in `ctx`.
 /// Call it once, after `entries` and `flows` are registered: each view is planned against the

@@ -1,9 +1,17 @@
-//! KFL time helpers: `datetime("…")`, `now()` and `seconds(n)` … `years(n)`.
+//! Time in faultline: KFL's helpers (`datetime("…")`, `now()` and `seconds(n)` … `years(n)`),
+//! and the one grammar of points in time ([`parse_time`], in [`bounds`]) and of durations
+//! ([`parse_duration`], in [`duration`]) that every command, the HTTP API and the reports use.
 //!
 //! KFL works in Unix milliseconds (Kubeshark's `timestamp`); the table stores microseconds, so
 //! every helper returns microseconds since the epoch, UTC.
 
+pub mod bounds;
+pub mod duration;
+
 use chrono::NaiveDateTime;
+
+pub use bounds::{TIME_FORMS, parse_time, parse_time_at};
+pub use duration::{DURATION_FORMS, parse_duration};
 
 /// Milliseconds per unit of the relative-time helpers, Kubeshark's values (a month is 30 days,
 /// a year 365).

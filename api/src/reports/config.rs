@@ -177,8 +177,13 @@ fn validate(r: RawReport) -> Result<ReportDef, ReportError> {
         _ => return Err(bad("give exactly one of `kfl` and `sql`".into())),
     };
     let schedule = Schedule::parse(&r.schedule).map_err(|e| bad(e.to_string()))?;
-    let window = humantime::parse_duration(&r.window)
-        .map_err(|e| bad(format!("window `{}`: {e}", r.window)))?;
+    let window = faultline_kfl::time::parse_duration(&r.window).ok_or_else(|| {
+        bad(format!(
+            "window `{}`: use {}",
+            r.window,
+            faultline_kfl::time::DURATION_FORMS
+        ))
+    })?;
     if window.is_zero() {
         return Err(bad("the window must be longer than zero".into()));
     }

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::render::{JsonStyle, json_rows};
 
 use super::ReportError;
 use super::config::OutputFormat;
@@ -51,7 +53,8 @@ pub struct TimePoint {
 }
 
 impl Section {
-    /// A section over query results, values as JSON (timestamps as RFC 3339 text).
+    /// A section over query results, values as JSON by the shared renderer (timestamps as
+    /// RFC 3339 text, nulls written, ids as numbers).
     pub fn from_batches(title: &str, batches: &[RecordBatch]) -> Result<Section, ReportError> {
         let columns: Vec<String> = batches
             .first()
@@ -65,7 +68,9 @@ impl Section {
             .unwrap_or_default();
         let mut rows = Vec::new();
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-            for object in batch_objects(batch)? {
+            for object in json_rows(batch, JsonStyle::REPORT)
+                .map_err(|e| ReportError::Output(e.to_string()))?
+            {
                 rows.push(
                     columns
                         .iter()
@@ -88,20 +93,6 @@ impl Section {
             .position(|c| c == column)
             .and_then(|i| row.get(i))
     }
-}
-
-/// The rows of `batch` as JSON objects.
-fn batch_objects(batch: &RecordBatch) -> Result<Vec<Map<String, Value>>, ReportError> {
-    let mut writer = arrow::json::WriterBuilder::new()
-        .with_explicit_nulls(true)
-        .build::<_, arrow::json::writer::JsonArray>(Vec::new());
-    writer
-        .write(batch)
-        .map_err(|e| ReportError::Output(e.to_string()))?;
-    writer
-        .finish()
-        .map_err(|e| ReportError::Output(e.to_string()))?;
-    serde_json::from_slice(&writer.into_inner()).map_err(|e| ReportError::Output(e.to_string()))
 }
 
 /// The bytes of `doc` in `format`.

@@ -1,10 +1,13 @@
-//! Running a report over `[now - window, now)` and keeping its runs on disk.
+//! Running a report over `[now - window, now)` and keeping its runs on disk. The queries are
+//! [`faultline_engine::analytics::report`]'s; this module turns their results into sections.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, SecondsFormat, Utc};
+use faultline_engine::analytics::fragments::ERRORS_KFL;
+use faultline_engine::analytics::report::{self, TimeUnit};
+use faultline_engine::analytics::{TimeRange, collect, string_literal};
 use faultline_engine::{Engine, KflQuery, Order};
 use serde_json::Value;
 
@@ -22,8 +25,6 @@ pub const TOP_DESTINATIONS: &str = "top 10 failing destinations";
 pub const NEW_KINDS: &str = "new error kinds since the previous run";
 /// Layout of run ids (and file stems).
 const RUN_ID_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
-/// KFL of what the summary and the chart count as errors (as `error_counts_per_minute`).
-const ERRORS_KFL: &str = "error or icmp";
 
 /// The reports of a server or command, and where their runs are stored.
 #[derive(Debug)]
@@ -155,7 +156,7 @@ impl Reports {
             ReportQuery::Kfl(k) => k.as_str(),
             _ => ERRORS_KFL,
         };
-        doc.timeline = timeline(engine, timeline_kfl, &doc, def.window, (from, now)).await?;
+        doc.timeline = timeline(engine, timeline_kfl, def.window, (from, now)).await?;
         let files = self.write(def, &doc)?;
         self.prune(def)?;
         Ok(RunOutcome { doc, files })
@@ -207,48 +208,6 @@ pub fn is_run_id(s: &str) -> bool {
     s.len() == 20 && chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%S%.3fZ").is_ok()
 }
 
-/// The SQL condition of `[from, to)` on `entries.timestamp`.
-fn window_sql(doc: &RunDoc) -> String {
-    format!(
-        "\"timestamp\" >= '{}' AND \"timestamp\" < '{}'",
-        doc.from, doc.to
-    )
-}
-
-/// `text` as a SQL string literal.
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-async fn sql(engine: &Engine, query: &str) -> Result<Vec<RecordBatch>, ReportError> {
-    Ok(engine.query_sql(query).await?.collect().await?)
-}
-
-/// The SQL of the summary's errors-by-kind section (what `error_counts_per_minute` counts,
-/// over the window).
-pub fn by_kind_sql(from: &str, to: &str) -> String {
-    format!(
-        "SELECT kind, error_type, coalesce(error_msg, summary) AS detail, count(*) AS errors \
-         FROM entries WHERE kfl({}) AND \"timestamp\" >= '{from}' AND \"timestamp\" < '{to}' \
-         GROUP BY 1, 2, 3 ORDER BY errors DESC, kind, error_type, detail",
-        quote(ERRORS_KFL)
-    )
-}
-
-/// The SQL of the summary's top destinations (as `top_failing_destinations`, over the window).
-pub fn top_destinations_sql(from: &str, to: &str) -> String {
-    format!(
-        "SELECT transport, dst_ip, dst_port, max(dst_name) AS dst_name, \
-         count(*) AS failing_entries, \
-         count(*) FILTER (WHERE error_type = 'connection') AS connection_errors, \
-         count(*) FILTER (WHERE error_type = 'timeout') AS timeouts, \
-         count(*) FILTER (WHERE error_type = 'loss') AS loss_entries, \
-         count(DISTINCT flow_id) AS failing_flows \
-         FROM entries WHERE kfl('error') AND \"timestamp\" >= '{from}' AND \"timestamp\" < '{to}' \
-         GROUP BY 1, 2, 3 ORDER BY failing_entries DESC, transport, dst_ip, dst_port LIMIT 10"
-    )
-}
-
 /// The result sections of `def` (the summary's new kinds are added by the caller).
 async fn sections(
     engine: &Engine,
@@ -257,22 +216,23 @@ async fn sections(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Section>, ReportError> {
+    let range = TimeRange {
+        from_us: from.timestamp_micros(),
+        to_us: to.timestamp_micros(),
+    };
     Ok(match &def.query {
         ReportQuery::Summary => vec![
-            Section::from_batches(
-                BY_KIND,
-                &sql(engine, &by_kind_sql(&doc.from, &doc.to)).await?,
-            )?,
+            Section::from_batches(BY_KIND, &report::errors_by_kind(engine, &range).await?)?,
             Section::from_batches(
                 TOP_DESTINATIONS,
-                &sql(engine, &top_destinations_sql(&doc.from, &doc.to)).await?,
+                &report::top_destinations(engine, &range).await?,
             )?,
         ],
         ReportQuery::Kfl(kfl) => {
             let q = KflQuery {
                 kfl: kfl.clone(),
-                from_us: Some(from.timestamp_micros()),
-                to_us: Some(to.timestamp_micros()),
+                from_us: Some(range.from_us),
+                to_us: Some(range.to_us),
                 limit: Some(MAX_ROWS),
                 order: Order::Ascending,
             };
@@ -281,9 +241,9 @@ async fn sections(
         }
         ReportQuery::Sql(text) => {
             let text = text
-                .replace("{from}", &quote(&doc.from))
-                .replace("{to}", &quote(&doc.to));
-            let mut section = Section::from_batches("result", &sql(engine, &text).await?)?;
+                .replace("{from}", &string_literal(&doc.from))
+                .replace("{to}", &string_literal(&doc.to));
+            let mut section = Section::from_batches("result", &collect(engine, &text).await?)?;
             section.rows.truncate(MAX_ROWS);
             vec![section]
         }
@@ -332,43 +292,34 @@ fn new_kinds(doc: &RunDoc, previous: Option<&RunDoc>) -> Section {
 /// Most bars the chart fills in; a window with more buckets shows only non-empty ones.
 const MAX_BARS: i64 = 500;
 
-/// Bucket of the chart for a window (unit, seconds): minutes up to 3 h, hours up to a week,
-/// then days.
-fn bucket(window: std::time::Duration) -> (&'static str, i64) {
+/// Bucket unit of the chart for a window: minutes up to 3 h, hours up to a week, then days.
+fn chart_unit(window: std::time::Duration) -> TimeUnit {
     match window.as_secs() {
-        s if s <= 3 * 3600 => ("minute", 60),
-        s if s <= 7 * 86_400 => ("hour", 3600),
-        _ => ("day", 86_400),
+        s if s <= 3 * 3600 => TimeUnit::Minute,
+        s if s <= 7 * 86_400 => TimeUnit::Hour,
+        _ => TimeUnit::Day,
     }
+}
+
+/// Bucket of the chart for a window (unit name, seconds).
+fn bucket(window: std::time::Duration) -> (&'static str, i64) {
+    let unit = chart_unit(window);
+    (unit.name(), unit.seconds())
 }
 
 /// Entries of `kfl` per bucket over the window, empty buckets included.
 async fn timeline(
     engine: &Engine,
     kfl: &str,
-    doc: &RunDoc,
     window: std::time::Duration,
     range: (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<Vec<TimePoint>, ReportError> {
-    let (unit, step) = bucket(window);
-    let query = format!(
-        "SELECT to_unixtime(date_trunc('{unit}', \"timestamp\")) AS t, count(*) AS n \
-         FROM entries WHERE kfl({}) AND {} GROUP BY 1 ORDER BY 1",
-        quote(kfl),
-        window_sql(doc)
-    );
-    let section = Section::from_batches("timeline", &sql(engine, &query).await?)?;
-    let counts: Vec<(i64, u64)> = section
-        .rows
-        .iter()
-        .filter_map(|r| {
-            let t = section.value(r, "t").and_then(Value::as_i64)?;
-            Some((
-                t,
-                section.value(r, "n").and_then(Value::as_u64).unwrap_or(0),
-            ))
-        })
-        .collect();
+    let (_, step) = bucket(window);
+    let window_range = TimeRange {
+        from_us: range.0.timestamp_micros(),
+        to_us: range.1.timestamp_micros(),
+    };
+    let counts = report::timeline(engine, kfl, chart_unit(window), &window_range).await?;
     Ok(fill(
         &counts,
         range.0.timestamp(),

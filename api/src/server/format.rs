@@ -4,17 +4,15 @@
 //! line), CSV (flat columns only: maps such as `request_headers` are left out) and the Arrow
 //! IPC stream format. In JSON and NDJSON, 64-bit id columns (`id`, `*_id`) are strings, since
 //! JavaScript numbers cannot hold them exactly; timestamps are RFC 3339 text; nulls are written.
+//! Rows and CSV come from the shared renderer ([`crate::render`], [`JsonStyle::API`]); this
+//! module adds the JSON document around the rows, Arrow IPC and streaming under limits.
 //!
 //! A result is read up to [`Limits::head_bytes`] before the response starts: if it ends by
 //! then, every error gets its own status code. A longer result streams; an error (or the row
 //! limit) after that point aborts the response mid-body, which clients see as a broken
 //! transfer rather than a short, valid-looking result.
 
-use std::sync::Arc;
-
-use arrow::array::ArrayRef;
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use axum::body::Body;
@@ -25,6 +23,8 @@ use faultline_engine::QueryStream;
 use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::OwnedSemaphorePermit;
+
+use crate::render::{CsvEncoder, JsonStyle, json_lines, json_rows};
 
 use super::error::ApiError;
 use super::state::Limits;
@@ -140,75 +140,21 @@ pub fn columns(schema: &Schema) -> Vec<ColumnInfo> {
         .collect()
 }
 
-/// True for the 64-bit id columns JSON carries as strings.
-fn is_id_column(f: &Field) -> bool {
-    matches!(f.data_type(), DataType::UInt64 | DataType::Int64)
-        && (f.name() == "id" || f.name().ends_with("_id"))
-}
-
-/// `batch` with its id columns as strings, ready for the JSON writer.
-fn json_ready(batch: &RecordBatch) -> Result<RecordBatch, ApiError> {
-    let schema = batch.schema();
-    if !schema.fields().iter().any(|f| is_id_column(f)) {
-        return Ok(batch.clone());
-    }
-    let mut fields = Vec::with_capacity(schema.fields().len());
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(fields.capacity());
-    for (f, a) in schema.fields().iter().zip(batch.columns()) {
-        if is_id_column(f) {
-            fields.push(Arc::new(Field::new(
-                f.name(),
-                DataType::Utf8,
-                f.is_nullable(),
-            )));
-            arrays.push(cast(a.as_ref(), &DataType::Utf8).map_err(internal)?);
-        } else {
-            fields.push(f.clone());
-            arrays.push(a.clone());
-        }
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(internal)
-}
-
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(format!("encoding the result: {e}"))
 }
 
-/// The rows of `batch` as JSON objects, one per line (each line ends in `\n`).
+/// The rows of `batch` as JSON objects in the API's style (nulls written, ids as strings), one
+/// per line (each line ends in `\n`).
 pub fn ndjson_rows(batch: &RecordBatch) -> Result<Vec<u8>, ApiError> {
-    let batch = json_ready(batch)?;
-    let mut writer = arrow::json::WriterBuilder::new()
-        .with_explicit_nulls(true)
-        .build::<_, arrow::json::writer::LineDelimited>(Vec::new());
-    writer.write(&batch).map_err(internal)?;
-    writer.finish().map_err(internal)?;
-    Ok(writer.into_inner())
-}
-
-/// Indices of the columns CSV can hold (no maps, lists or structs).
-fn flat_columns(schema: &Schema) -> Vec<usize> {
-    schema
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| {
-            !matches!(
-                f.data_type(),
-                DataType::Map(..)
-                    | DataType::Struct(_)
-                    | DataType::List(_)
-                    | DataType::LargeList(_)
-            )
-        })
-        .map(|(i, _)| i)
-        .collect()
+    json_lines(batch, JsonStyle::API).map_err(internal)
 }
 
 /// Turns batches into the bytes of one format, piece by piece.
 enum Encoder {
     Json { rows_written: bool },
     Ndjson,
-    Csv { header: bool, flat: Vec<usize> },
+    Csv(CsvEncoder),
     Arrow(Box<StreamWriter<Vec<u8>>>),
 }
 
@@ -227,13 +173,7 @@ impl Encoder {
                 )
             }
             Format::Ndjson => (Encoder::Ndjson, Vec::new()),
-            Format::Csv => (
-                Encoder::Csv {
-                    header: true,
-                    flat: flat_columns(schema),
-                },
-                Vec::new(),
-            ),
+            Format::Csv => (Encoder::Csv(CsvEncoder::new(schema.clone())), Vec::new()),
             Format::Arrow => {
                 let mut w = StreamWriter::try_new(Vec::new(), schema).map_err(internal)?;
                 let head = std::mem::take(w.get_mut());
@@ -264,14 +204,7 @@ impl Encoder {
                 Ok(lines)
             }
             Encoder::Ndjson => ndjson_rows(batch),
-            Encoder::Csv { header, flat } => {
-                let projected = batch.project(flat).map_err(internal)?;
-                let mut w = arrow::csv::WriterBuilder::new()
-                    .with_header(std::mem::replace(header, false))
-                    .build(Vec::new());
-                w.write(&projected).map_err(internal)?;
-                Ok(w.into_inner())
-            }
+            Encoder::Csv(csv) => csv.batch(batch).map_err(internal),
             Encoder::Arrow(w) => {
                 w.write(batch).map_err(internal)?;
                 Ok(std::mem::take(w.get_mut()))
@@ -280,22 +213,12 @@ impl Encoder {
     }
 
     /// The bytes that close the response.
-    fn end(&mut self, schema: &SchemaRef, rows: usize) -> Result<Vec<u8>, ApiError> {
+    fn end(&mut self, rows: usize) -> Result<Vec<u8>, ApiError> {
         match self {
             Encoder::Json { .. } => Ok(format!("],\"row_count\":{rows}}}").into_bytes()),
             Encoder::Ndjson => Ok(Vec::new()),
-            Encoder::Csv { header, flat } if *header => {
-                // No rows: still write the header line.
-                let empty = RecordBatch::new_empty(schema.clone())
-                    .project(flat)
-                    .map_err(internal)?;
-                let mut w = arrow::csv::WriterBuilder::new()
-                    .with_header(true)
-                    .build(Vec::new());
-                w.write(&empty).map_err(internal)?;
-                Ok(w.into_inner())
-            }
-            Encoder::Csv { .. } => Ok(Vec::new()),
+            // No rows: still the header line.
+            Encoder::Csv(csv) => csv.finish().map_err(internal),
             Encoder::Arrow(w) => {
                 w.finish().map_err(internal)?;
                 Ok(std::mem::take(w.get_mut()))
@@ -307,7 +230,6 @@ impl Encoder {
 /// A query's rows being encoded: the stream, the encoder and the count against the limit.
 struct Encoding {
     stream: QueryStream,
-    schema: SchemaRef,
     encoder: Encoder,
     rows: usize,
     max_rows: usize,
@@ -336,7 +258,7 @@ impl Encoding {
         match self.stream.next().await {
             None => {
                 self.done = true;
-                Ok(Step::End(self.encoder.end(&self.schema, self.rows)?))
+                Ok(Step::End(self.encoder.end(self.rows)?))
             }
             Some(Err(e)) => {
                 self.done = true;
@@ -368,7 +290,6 @@ pub async fn respond(
     let (encoder, head) = Encoder::begin(format, &schema)?;
     let mut enc = Encoding {
         stream,
-        schema,
         encoder,
         rows: 0,
         max_rows: limits.max_result_rows,
@@ -418,19 +339,22 @@ pub fn first_row_json(batches: &[RecordBatch]) -> Result<Option<serde_json::Valu
     serde_json::from_slice(&lines).map(Some).map_err(internal)
 }
 
-/// The rows of `batch` as JSON objects.
+/// The rows of `batch` as JSON objects in the API's style.
 pub fn rows_json(batch: &RecordBatch) -> Result<Vec<serde_json::Value>, ApiError> {
-    ndjson_rows(batch)?
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).map_err(internal))
-        .collect()
+    Ok(json_rows(batch, JsonStyle::API)
+        .map_err(internal)?
+        .into_iter()
+        .map(serde_json::Value::Object)
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
     use arrow::array::{StringArray, UInt64Array};
+    use arrow::datatypes::{DataType, Field};
 
     fn headers(accept: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -3,7 +3,8 @@
 use axum::extract::{FromRequest, FromRequestParts, Json, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use faultline_engine::{Order, parse_age};
+use faultline_engine::Order;
+use faultline_kfl::time::TIME_FORMS;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -41,45 +42,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// A time bound in µs since the epoch: RFC 3339 (`2024-01-01T10:00:00Z`), `YYYY-MM-DD`,
-/// `YYYY-MM-DD HH:MM[:SS]` (UTC), an integer number of µs, or `now`, `now-<age>` (`now-24h`).
+/// A time bound in µs since the epoch, in faultline's one time grammar
+/// ([`faultline_kfl::time::parse_time`]): RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` (UTC), µs since
+/// the epoch, `now`, `now-<duration>` (`now-24h`) or KFL's `datetime()` layout. `name` is the
+/// parameter, for the error message.
 pub fn parse_time(name: &str, text: &str) -> Result<i64, ApiError> {
-    let text = text.trim();
-    if let Ok(us) = text.parse::<i64>() {
-        return Ok(us);
-    }
-    if let Some(us) = relative_time(text) {
-        return Ok(us);
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp_micros());
-    }
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, fmt) {
-            return Ok(t.and_utc().timestamp_micros());
-        }
-    }
-    if let Some(t) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-    {
-        return Ok(t.and_utc().timestamp_micros());
-    }
-    Err(ApiError::BadRequest(format!(
-        "`{name}={text}` is not a time: use RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` (UTC), \
-         µs since the epoch, or `now-24h`"
-    )))
-}
-
-/// `now` or `now-<age>`, against the system clock.
-fn relative_time(text: &str) -> Option<i64> {
-    let rest = text.strip_prefix("now")?;
-    let now = chrono::Utc::now().timestamp_micros();
-    if rest.is_empty() {
-        return Some(now);
-    }
-    let age = parse_age(rest.strip_prefix('-')?)?;
-    Some(now.saturating_sub(i64::try_from(age.as_micros()).ok()?))
+    faultline_kfl::time::parse_time(text).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "`{name}={}` is not a time: use {TIME_FORMS}",
+            text.trim()
+        ))
+    })
 }
 
 /// Both optional bounds, checked to be in order.

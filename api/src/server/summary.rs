@@ -9,19 +9,20 @@
 //! - `services` sums the `error_rate_per_service` view over the days the range touches (the
 //!   view is per day), `error_rate = failed_flows / flows`.
 //!
-//! Without `from`/`to`, the range is that of the stored error entries.
+//! Without `from`/`to`, the range is that of the stored error entries. The queries are
+//! [`faultline_engine::analytics::summary`]'s; this module reads the request and renders.
 //!
 //! `parts=buckets,services` computes only the parts named (`buckets` includes `totals`); the
 //! others are left out of the answer. Each part is a query over the range, so a client that
 //! draws only the chart asks only for it (the dashboard does: on a 10 M-entry store the top
 //! lists are most of the cost).
 
-use std::collections::BTreeMap;
-
 use arrow::record_batch::RecordBatch;
 use axum::Json;
 use axum::extract::State;
-use faultline_engine::parse_age;
+use faultline_engine::analytics::rfc3339;
+use faultline_engine::analytics::summary::{self, MINUTE_US, auto_bucket};
+use faultline_kfl::time::parse_duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -30,11 +31,8 @@ use super::format::rows_json;
 use super::params::{Params, time_range};
 use super::state::AppState;
 
-/// How many rows the top lists have.
-const TOP: usize = 10;
 /// Most buckets one summary may have.
 const MAX_BUCKETS: i64 = 10_000;
-const MINUTE_US: i64 = 60_000_000;
 
 /// Parameters of the summary.
 #[derive(Debug, Default, Deserialize)]
@@ -107,7 +105,7 @@ pub async fn handler(
     let requested = p.bucket.as_deref().map(parse_bucket).transpose()?;
     let parts = Parts::parse(p.parts.as_deref())?;
     let _permit = state.query_permit().await?;
-    let Some((from, to)) = resolve_range(&state, from, to).await? else {
+    let Some(range) = summary::resolve_range(state.engine(), from, to).await? else {
         let mut doc = json!({
             "from": null, "to": null, "bucket_seconds": requested.map(|b| b / 1_000_000),
         });
@@ -125,6 +123,7 @@ pub async fn handler(
         }
         return Ok(Json(doc));
     };
+    let (from, to) = (range.from_us, range.to_us);
     let bucket = match requested {
         Some(b) => b,
         None => auto_bucket(to - from),
@@ -142,30 +141,33 @@ pub async fn handler(
         "bucket_seconds": bucket / 1_000_000,
     });
     if parts.buckets {
-        let (buckets, totals) = bucket_counts(&state, from, to, bucket).await?;
+        let counts = summary::bucket_counts(state.engine(), &range, bucket).await?;
+        let buckets: Vec<Value> = counts
+            .buckets
+            .into_iter()
+            .map(|(start, counts)| {
+                json!({ "start": rfc3339(start.saturating_mul(1_000_000)), "counts": counts })
+            })
+            .collect();
         doc["buckets"] = json!(buckets);
-        doc["totals"] = json!(totals);
+        doc["totals"] = json!(counts.totals);
     }
-    let lists = [
-        (
-            parts.top_destinations,
-            "top_destinations",
-            top_destinations_sql as fn(i64, i64) -> String,
-        ),
-        (parts.top_sources, "top_sources", top_sources_sql),
-        (parts.services, "services", services_sql),
-    ];
-    for (on, key, sql) in lists {
-        if on {
-            doc[key] = json!(rows(&state, &sql(from, to)).await?);
-        }
+    let engine = state.engine();
+    if parts.top_destinations {
+        doc["top_destinations"] = rows(&summary::top_destinations(engine, &range).await?)?;
+    }
+    if parts.top_sources {
+        doc["top_sources"] = rows(&summary::top_sources(engine, &range).await?)?;
+    }
+    if parts.services {
+        doc["services"] = rows(&summary::services(engine, &range).await?)?;
     }
     Ok(Json(doc))
 }
 
 /// A bucket width in µs: an age such as `5m`, a whole number of minutes.
 fn parse_bucket(text: &str) -> Result<i64, ApiError> {
-    let us = parse_age(text)
+    let us = parse_duration(text)
         .and_then(|d| i64::try_from(d.as_micros()).ok())
         .filter(|us| *us >= MINUTE_US && us % MINUTE_US == 0);
     us.ok_or_else(|| {
@@ -175,171 +177,13 @@ fn parse_bucket(text: &str) -> Result<i64, ApiError> {
     })
 }
 
-/// About 60 buckets over `span` µs, rounded up to a usual width.
-fn auto_bucket(span: i64) -> i64 {
-    const WIDTHS_MIN: [i64; 10] = [1, 5, 10, 15, 30, 60, 180, 360, 720, 1440];
-    let want = span / 60;
-    WIDTHS_MIN
-        .iter()
-        .map(|m| m * MINUTE_US)
-        .find(|w| *w >= want)
-        .unwrap_or_else(|| (want / (1440 * MINUTE_US) + 1) * 1440 * MINUTE_US)
-}
-
-/// The range, with missing bounds taken from the stored error entries (whole minutes), or
-/// `None` when a bound is missing and there are no error entries.
-async fn resolve_range(
-    state: &AppState,
-    from: Option<i64>,
-    to: Option<i64>,
-) -> Result<Option<(i64, i64)>, ApiError> {
-    if let (Some(f), Some(t)) = (from, to) {
-        return Ok(Some((floor_minute(f), t)));
-    }
-    // The entries of `error_counts_per_minute`, without grouping them by minute.
-    let batches = collect(
-        state,
-        "SELECT CAST(min(\"timestamp\") AS BIGINT) AS lo, CAST(max(\"timestamp\") AS BIGINT) AS hi \
-         FROM entries WHERE kfl('error or icmp')",
-    )
-    .await?;
-    let row = batches.first().map(rows_json).transpose()?;
-    let bound = |name: &str| {
-        row.as_ref()
-            .and_then(|r| r.first())
-            .and_then(|r| r[name].as_i64())
-    };
-    let (Some(lo), Some(hi)) = (bound("lo"), bound("hi")) else {
-        return Ok(from.zip(to));
-    };
-    let from = floor_minute(from.unwrap_or(lo));
-    let to = to.unwrap_or(floor_minute(hi) + MINUTE_US);
-    Ok((from < to).then_some((from, to)))
-}
-
-fn floor_minute(us: i64) -> i64 {
-    us.div_euclid(MINUTE_US) * MINUTE_US
-}
-
-fn rfc3339(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-        .unwrap_or_default()
-}
-
-/// A timestamp literal for SQL (generated from an integer: nothing from the request).
-fn ts(us: i64) -> String {
-    format!("CAST('{}' AS TIMESTAMP)", rfc3339(us))
-}
-
-/// `[{"start": …, "counts": {kind: n}}]` for every bucket with errors, and totals by kind.
-async fn bucket_counts(
-    state: &AppState,
-    from: i64,
-    to: i64,
-    bucket: i64,
-) -> Result<(Vec<Value>, BTreeMap<String, i64>), ApiError> {
-    let sql = format!(
-        "SELECT CAST(date_part('epoch', date_bin(INTERVAL '{secs} seconds', minute)) AS BIGINT) \
-                AS bucket, kind, \
-                CAST(sum(errors) AS BIGINT) AS errors \
-         FROM error_counts_per_minute \
-         WHERE minute >= {from} AND minute < {to} \
-         GROUP BY 1, 2 ORDER BY 1, 2",
-        secs = bucket / 1_000_000,
-        from = ts(from),
-        to = ts(to),
-    );
-    // Bucket starts in seconds, as the query gives them.
-    let mut buckets: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
-    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
-    for batch in collect(state, &sql).await? {
-        for row in rows_json(&batch)? {
-            let (Some(start), Some(kind), Some(n)) = (
-                row["bucket"].as_i64(),
-                row["kind"].as_str(),
-                row["errors"].as_i64(),
-            ) else {
-                continue;
-            };
-            *buckets
-                .entry(start)
-                .or_default()
-                .entry(kind.into())
-                .or_default() += n;
-            *totals.entry(kind.into()).or_default() += n;
-        }
-    }
-    let list = buckets
-        .into_iter()
-        .map(|(start, counts)| {
-            json!({ "start": rfc3339(start.saturating_mul(1_000_000)), "counts": counts })
-        })
-        .collect();
-    Ok((list, totals))
-}
-
-fn top_destinations_sql(from: i64, to: i64) -> String {
-    format!(
-        "SELECT transport, dst_ip, dst_port, max(dst_name) AS dst_name, \
-                count(*) AS errors, \
-                count(*) FILTER (WHERE error_type = 'connection') AS connection_errors, \
-                count(*) FILTER (WHERE error_type = 'timeout') AS timeouts, \
-                count(*) FILTER (WHERE error_type = 'loss') AS loss_entries, \
-                count(DISTINCT flow_id) AS failing_flows, \
-                count(DISTINCT src_ip) AS distinct_sources \
-         FROM entries \
-         WHERE kfl('error') AND \"timestamp\" >= {} AND \"timestamp\" < {} \
-         GROUP BY 1, 2, 3 \
-         ORDER BY errors DESC, dst_ip, dst_port LIMIT {TOP}",
-        ts(from),
-        ts(to)
-    )
-}
-
-fn top_sources_sql(from: i64, to: i64) -> String {
-    format!(
-        "SELECT src_ip, max(src_name) AS src_name, count(*) AS errors, \
-                count(DISTINCT dst_ip) AS distinct_destinations, \
-                count(DISTINCT flow_id) AS failing_flows \
-         FROM entries \
-         WHERE kfl('error') AND \"timestamp\" >= {} AND \"timestamp\" < {} \
-         GROUP BY 1 \
-         ORDER BY errors DESC, src_ip LIMIT {TOP}",
-        ts(from),
-        ts(to)
-    )
-}
-
-fn services_sql(from: i64, to: i64) -> String {
-    let day = 1440 * MINUTE_US;
-    format!(
-        "SELECT transport, service, service_ip, service_port, \
-                max(service_name) AS service_name, \
-                CAST(sum(flows) AS BIGINT) AS flows, \
-                CAST(sum(failed_flows) AS BIGINT) AS failed_flows, \
-                CAST(sum(errors) AS BIGINT) AS errors, \
-                CAST(sum(failed_flows) AS DOUBLE) / nullif(sum(flows), 0) AS error_rate \
-         FROM error_rate_per_service \
-         WHERE day >= {} AND day < {} \
-         GROUP BY 1, 2, 3, 4 \
-         HAVING sum(errors) > 0 \
-         ORDER BY errors DESC, error_rate DESC NULLS LAST, service LIMIT {TOP}",
-        ts(from.div_euclid(day) * day),
-        ts(to)
-    )
-}
-
-async fn collect(state: &AppState, sql: &str) -> Result<Vec<RecordBatch>, ApiError> {
-    Ok(state.engine().query_sql(sql).await?.collect().await?)
-}
-
-async fn rows(state: &AppState, sql: &str) -> Result<Vec<Value>, ApiError> {
+/// The rows of a part as a JSON array, in the API's JSON style.
+fn rows(batches: &[RecordBatch]) -> Result<Value, ApiError> {
     let mut out = Vec::new();
-    for batch in collect(state, sql).await? {
-        out.extend(rows_json(&batch)?);
+    for batch in batches {
+        out.extend(rows_json(batch)?);
     }
-    Ok(out)
+    Ok(Value::Array(out))
 }
 
 #[cfg(test)]
@@ -353,11 +197,7 @@ mod tests {
         assert!(parse_bucket("30s").is_err());
         assert!(parse_bucket("90s").is_err());
         assert!(parse_bucket("x").is_err());
-        assert_eq!(auto_bucket(10 * MINUTE_US), MINUTE_US);
-        assert_eq!(auto_bucket(24 * 60 * MINUTE_US), 30 * MINUTE_US);
-        assert_eq!(auto_bucket(3000 * 1440 * MINUTE_US), 51 * 1440 * MINUTE_US);
-        assert_eq!(floor_minute(MINUTE_US + 5), MINUTE_US);
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        // auto_bucket, floor_minute and rfc3339: faultline_engine::analytics's tests.
     }
 
     #[test]
