@@ -223,68 +223,66 @@ fn right_grouping() {
 
 #[test]
 fn errors() {
-    assert_eq!(
-        err("response.status > \"abc\""),
-        "`response.status` is a number and \"abc\" is not"
-    );
-    assert_eq!(
-        err("src.ip > 5"),
-        "`src.ip` is a string; it cannot be ordered against a number"
-    );
-    assert_eq!(
-        err("r\"a\" > 1"),
-        "a regex can only be compared with `==` or `!=`"
-    );
-    assert_eq!(err("src.ip == r\"(\""), "invalid regex: unclosed group");
-    assert_eq!(err("tcp == 1"), "cannot compare a condition with a number");
-    assert_eq!(
-        err("!src.ip == \"1.2.3.4\""),
-        "cannot compare a condition with a string"
-    );
-    assert_eq!(err("tcp == icmp"), "cannot compare two conditions");
-    assert_eq!(
-        err("src.ip == src.port"),
-        "cannot compare a string with a number"
-    );
-    assert_eq!(
-        err("timestamp > \"yesterday\""),
-        "`timestamp` is a time; compare it with a time, not a string"
-    );
-    assert_eq!(
-        err("elapsedTime > now()"),
-        "`elapsedTime` is a number, not a time"
-    );
-    assert_eq!(
-        err("a.startsWithx(\"b\")"),
-        "unknown helper `startsWithx()`"
-    );
-    assert_eq!(
-        err("src.ip.startsWith()"),
-        "`startsWith()` takes one argument, got 0"
-    );
-    assert_eq!(
-        err("startsWith(\"a\")"),
-        "`startsWith()` is a method: call it on a field"
-    );
-    assert_eq!(
-        err("datetime(\"yesterday\")"),
-        "cannot read \"yesterday\" as a date"
-    );
-    assert_eq!(err("seconds(\"5\")"), "`seconds()` takes a number");
-    assert_eq!(
-        err("src.ip.now()"),
-        "`now()` is a function, not a method: call it without `src.ip.`"
-    );
-    assert_eq!(
-        err("response.body.json()"),
-        "`json()` is not supported: faultline stores no payloads to decode"
-    );
-    assert_eq!(
-        err("-src.port > 1"),
-        "unary `-` applies only to number literals"
-    );
-    assert_eq!(err("nil > 1"), "nil can only be compared with `==` or `!=`");
-    assert_eq!(err("tcp > true"), "conditions cannot be ordered");
-    assert_eq!(err("timestamp == r\"1\""), "a regex cannot match a time");
+    for (src, want) in [
+        (
+            "response.status > \"abc\"",
+            "`response.status` is a number and \"abc\" is not",
+        ),
+        (
+            "src.ip > 5",
+            "`src.ip` is a string; it cannot be ordered against a number",
+        ),
+        (
+            "r\"a\" > 1",
+            "a regex can only be compared with `==` or `!=`",
+        ),
+        ("src.ip == r\"(\"", "invalid regex: unclosed group"),
+        ("tcp == 1", "cannot compare a condition with a number"),
+        (
+            "!src.ip == \"1.2.3.4\"",
+            "cannot compare a condition with a string",
+        ),
+        ("tcp == icmp", "cannot compare two conditions"),
+        (
+            "src.ip == src.port",
+            "cannot compare a string with a number",
+        ),
+        (
+            "timestamp > \"yesterday\"",
+            "`timestamp` is a time; compare it with a time, not a string",
+        ),
+        (
+            "elapsedTime > now()",
+            "`elapsedTime` is a number, not a time",
+        ),
+        ("a.startsWithx(\"b\")", "unknown helper `startsWithx()`"),
+        (
+            "src.ip.startsWith()",
+            "`startsWith()` takes one argument, got 0",
+        ),
+        (
+            "startsWith(\"a\")",
+            "`startsWith()` is a method: call it on a field",
+        ),
+        (
+            "datetime(\"yesterday\")",
+            "cannot read \"yesterday\" as a date",
+        ),
+        ("seconds(\"5\")", "`seconds()` takes a number"),
+        (
+            "src.ip.now()",
+            "`now()` is a function, not a method: call it without `src.ip.`",
+        ),
+        (
+            "response.body.json()",
+            "`json()` is not supported: faultline stores no payloads to decode",
+        ),
+        ("-src.port > 1", "unary `-` applies only to number literals"),
+        ("nil > 1", "nil can only be compared with `==` or `!=`"),
+        ("tcp > true", "conditions cannot be ordered"),
+        ("timestamp == r\"1\"", "a regex cannot match a time"),
+    ] {
+        assert_eq!(err(src), want, "{src}");
+    }
     assert_eq!(err("years(1e300)"), "time out of range");
 }
