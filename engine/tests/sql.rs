@@ -4,46 +4,18 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray, UInt64Array, new_null_array};
-use arrow::datatypes::SchemaRef;
+use arrow::array::{ArrayRef, StringArray, UInt64Array};
 use arrow::record_batch::RecordBatch;
 use arrow::util::pretty::pretty_format_batches;
-use datafusion::scalar::ScalarValue;
 use faultline_engine::storage::HOUR_US;
 use faultline_engine::{Engine, EngineConfig, EngineError, SqlLimits, Table};
 use faultline_schemas::{entries_schema, entry_col, flow_col, flows_schema};
 use support::listing::{query_sql, query_sql_with_limits};
-
-/// 2024-01-01T00:00:00Z, µs.
-const T0: i64 = 1_704_067_200_000_000;
-
-/// A batch of `schema` with the given columns; every other column null, or its type's
-/// default when not nullable.
-fn batch(schema: SchemaRef, rows: usize, mut given: HashMap<&str, ArrayRef>) -> RecordBatch {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| match given.remove(f.name().as_str()) {
-            Some(a) => a,
-            None if f.is_nullable() => new_null_array(f.data_type(), rows),
-            None => ScalarValue::new_default(f.data_type())
-                .unwrap()
-                .to_array_of_size(rows)
-                .unwrap(),
-        })
-        .collect();
-    assert!(given.is_empty(), "unknown columns {:?}", given.keys());
-    RecordBatch::try_new(schema, columns).unwrap()
-}
-
-fn ts(us: Vec<i64>) -> ArrayRef {
-    Arc::new(TimestampMicrosecondArray::from(us).with_timezone("UTC"))
-}
+use support::{T0, batch, ts};
 
 async fn write(data: &Path, table: Table, b: &RecordBatch) {
     let mut config = EngineConfig::new(data.to_str().unwrap());
@@ -58,7 +30,7 @@ async fn store(data: &Path) {
     let entries = batch(
         entries_schema(),
         5,
-        HashMap::from([
+        &[
             (
                 entry_col::ID,
                 Arc::new(UInt64Array::from(vec![1, 2, 3, 4, 5])) as ArrayRef,
@@ -75,13 +47,13 @@ async fn store(data: &Path) {
                 entry_col::FLOW_ID,
                 Arc::new(UInt64Array::from(vec![1, 1, 2, 3, 1])),
             ),
-        ]),
+        ],
     );
     write(data, Table::Entries, &entries).await;
     let flows = batch(
         flows_schema(),
         3,
-        HashMap::from([
+        &[
             (
                 flow_col::FLOW_ID,
                 Arc::new(UInt64Array::from(vec![1, 2, 3])) as ArrayRef,
@@ -92,7 +64,7 @@ async fn store(data: &Path) {
                 flow_col::TRANSPORT,
                 Arc::new(StringArray::from(vec!["tcp", "icmp", "udp"])),
             ),
-        ]),
+        ],
     );
     write(data, Table::Flows, &flows).await;
 }

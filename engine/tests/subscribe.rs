@@ -3,6 +3,8 @@
 //! publisher thread runs beside an async consumer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::Arc;
 
 use arrow::array::{
@@ -13,7 +15,6 @@ use arrow::compute::kernels::cmp::eq;
 use arrow::compute::{cast, filter, is_not_null, or};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
-use datafusion::scalar::ScalarValue;
 use faultline_engine::{EngineError, Subscription, SubscriptionEvent, Subscriptions};
 use faultline_schemas::{entries_schema, entry_col as c, string_map_type};
 use futures::{FutureExt, StreamExt};
@@ -131,20 +132,7 @@ fn entries_batch(first_id: u64, n: usize, rng: &mut Rng) -> RecordBatch {
             Arc::new(rows.iter().map(|r| r.icmp_type).collect::<UInt8Array>()),
         ),
     ];
-    let schema = entries_schema();
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| match given.iter().find(|(name, _)| name == f.name()) {
-            Some((_, a)) => Arc::clone(a),
-            None if f.is_nullable() => arrow::array::new_null_array(f.data_type(), n),
-            None => ScalarValue::new_default(f.data_type())
-                .unwrap()
-                .to_array_of_size(n)
-                .unwrap(),
-        })
-        .collect();
-    RecordBatch::try_new(schema, columns).unwrap()
+    support::batch(entries_schema(), n, &given)
 }
 
 /// `count` batches of 1..=max_rows rows each, ids consecutive from 1.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int64Type, UInt64Type};
+use arrow::datatypes::{ArrowPrimitiveType, DataType, Float64Type, Int64Type, UInt64Type};
 use faultline_engine::{Engine, EngineConfig, EngineError, Table};
 use faultline_ingest::MemorySink;
 use faultline_ingest::pipeline::{Pipeline, PipelineConfig};
@@ -115,15 +115,20 @@ async fn sql_via(store: &Store, via: Via, sql: &str) -> Vec<RecordBatch> {
         .unwrap_or_else(|e| panic!("{via:?}: {sql}: {e}"))
 }
 
-/// Column `name` of every batch as i64 (timestamps as µs, counts, ports).
-fn ints(batches: &[RecordBatch], name: &str) -> Vec<Option<i64>> {
+/// Column `name` of every batch cast to `T`'s type.
+fn values<T: ArrowPrimitiveType>(batches: &[RecordBatch], name: &str) -> Vec<Option<T::Native>> {
     batches
         .iter()
         .flat_map(|b| {
-            let c = cast(b.column_by_name(name).unwrap(), &DataType::Int64).unwrap();
-            c.as_primitive::<Int64Type>().iter().collect::<Vec<_>>()
+            let c = cast(b.column_by_name(name).unwrap(), &T::DATA_TYPE).unwrap();
+            c.as_primitive::<T>().iter().collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// Column `name` of every batch as i64 (timestamps as µs, counts, ports).
+fn ints(batches: &[RecordBatch], name: &str) -> Vec<Option<i64>> {
+    values::<Int64Type>(batches, name)
 }
 
 /// Column `name` of every batch as text.
@@ -142,23 +147,12 @@ fn texts(batches: &[RecordBatch], name: &str) -> Vec<Option<String>> {
 
 /// Column `name` of every batch as u64 (flow ids are hashes over the whole u64 range).
 fn u64s(batches: &[RecordBatch], name: &str) -> Vec<Option<u64>> {
-    batches
-        .iter()
-        .flat_map(|b| {
-            let c = b.column_by_name(name).unwrap();
-            c.as_primitive::<UInt64Type>().iter().collect::<Vec<_>>()
-        })
-        .collect()
+    values::<UInt64Type>(batches, name)
 }
 
+/// Column `name` of every batch as f64.
 fn floats(batches: &[RecordBatch], name: &str) -> Vec<Option<f64>> {
-    batches
-        .iter()
-        .flat_map(|b| {
-            let c = cast(b.column_by_name(name).unwrap(), &DataType::Float64).unwrap();
-            c.as_primitive::<Float64Type>().iter().collect::<Vec<_>>()
-        })
-        .collect()
+    values::<Float64Type>(batches, name)
 }
 
 fn bucket(us: i64, len: i64) -> i64 {

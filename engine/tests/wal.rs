@@ -2,40 +2,17 @@
 //! at every cut point, CRC damage and corruption of earlier segments.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray, UInt64Array, new_null_array};
-use arrow::datatypes::SchemaRef;
+use arrow::array::{StringArray, UInt64Array};
 use arrow::record_batch::RecordBatch;
-use datafusion::scalar::ScalarValue;
 use faultline_engine::{EngineError, Table, TornReason, Wal};
 use faultline_schemas::{entries_schema, entry_col, flow_col, flows_schema};
-
-/// 2024-01-01T00:00:00Z, µs.
-const T0: i64 = 1_704_067_200_000_000;
-
-/// A batch of `schema` with the given columns; every other column null, or its type's default.
-fn batch(schema: SchemaRef, rows: usize, given: &[(&str, ArrayRef)]) -> RecordBatch {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| match given.iter().find(|(n, _)| n == f.name()) {
-            Some((_, a)) => a.clone(),
-            None if f.is_nullable() => new_null_array(f.data_type(), rows),
-            None => ScalarValue::new_default(f.data_type())
-                .unwrap()
-                .to_array_of_size(rows)
-                .unwrap(),
-        })
-        .collect();
-    RecordBatch::try_new(schema, columns).unwrap()
-}
-
-fn ts(us: Vec<i64>) -> ArrayRef {
-    Arc::new(TimestampMicrosecondArray::from(us).with_timezone("UTC"))
-}
+use support::{T0, batch, ts};
 
 /// `ids.len()` entries rows with the given ids.
 fn entries(ids: &[u64]) -> RecordBatch {

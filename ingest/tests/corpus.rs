@@ -4,6 +4,9 @@
 //! folder).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(dead_code)] // shared by the oracle tests; this one only finds its folder with it
+mod oracle_support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -19,23 +22,7 @@ const HANG_LIMIT: Duration = Duration::from_secs(20);
 /// `FAULTLINE_CORPUS` or `<workspace>/../shared/corpus/tcpdump`; `None` (skip) when missing
 /// outside CI.
 fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("FAULTLINE_CORPUS").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/corpus/tcpdump"
-            ))
-        },
-        PathBuf::from,
-    );
-    if dir.is_dir() {
-        Some(dir)
-    } else if std::env::var_os("CI").is_some() {
-        panic!("corpus not found at {}", dir.display());
-    } else {
-        eprintln!("skipping: corpus not found at {}", dir.display());
-        None
-    }
+    oracle_support::shared_dir("FAULTLINE_CORPUS", "corpus/tcpdump", Path::is_dir, "corpus")
 }
 
 /// Totals over the corpus.

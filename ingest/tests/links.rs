@@ -3,6 +3,9 @@
 //! tshark's conversation tables (the oracle) count; every link type decodes to IP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(dead_code)] // shared by the oracle tests; this one only finds its folder with it
+mod oracle_support;
+
 use std::path::{Path, PathBuf};
 
 use faultline_ingest::decode::Transport;
@@ -13,18 +16,8 @@ const TRUNCATED: &str = "http__suricata_http-mime-truncated.pcap";
 
 /// `FAULTLINE_PCAPS` or `<workspace>/../shared/pcaps`; `None` (skip) when missing outside CI.
 fn pcaps_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("FAULTLINE_PCAPS").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/pcaps")),
-        PathBuf::from,
-    );
-    if dir.join("MANIFEST.tsv").is_file() {
-        Some(dir)
-    } else if std::env::var_os("CI").is_some() {
-        panic!("captures not found at {}", dir.display());
-    } else {
-        eprintln!("skipping: captures not found at {}", dir.display());
-        None
-    }
+    let present = |dir: &Path| dir.join("MANIFEST.tsv").is_file();
+    oracle_support::shared_dir("FAULTLINE_PCAPS", "pcaps", present, "captures")
 }
 
 /// One MANIFEST.tsv row.

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::Path;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type};
+use arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch, StringArray, UInt16Array};
+use arrow::datatypes::{
+    ArrowPrimitiveType, TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type,
+};
 use faultline_ingest::CaptureReader;
 use faultline_ingest::generate::{self, Config, TruthRecord};
 use faultline_ingest::pipeline::{Pipeline, PipelineConfig};
@@ -72,32 +74,27 @@ fn expected(r: &TruthRecord) -> String {
     signature(&r.kind, r.ts_us, tuple, state, icmp, counters)
 }
 
+/// Column `name` of `b` as strings.
+fn strings(b: &RecordBatch, name: &str) -> StringArray {
+    b.column_by_name(name).unwrap().as_string::<i32>().clone()
+}
+
+/// Column `name` of `b` as primitive values of type `T`.
+fn values<T: ArrowPrimitiveType>(b: &RecordBatch, name: &str) -> PrimitiveArray<T> {
+    b.column_by_name(name).unwrap().as_primitive::<T>().clone()
+}
+
+/// Row `i` of a port column, `None` when null.
+fn port(a: &UInt16Array, i: usize) -> Option<u16> {
+    (!a.is_null(i)).then(|| a.value(i))
+}
+
 fn produced(b: &RecordBatch) -> Vec<String> {
-    let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
-    let u16c = |n: &str| {
-        b.column_by_name(n)
-            .unwrap()
-            .as_primitive::<UInt16Type>()
-            .clone()
-    };
-    let u8c = |n: &str| {
-        b.column_by_name(n)
-            .unwrap()
-            .as_primitive::<UInt8Type>()
-            .clone()
-    };
-    let u32c = |n: &str| {
-        b.column_by_name(n)
-            .unwrap()
-            .as_primitive::<UInt32Type>()
-            .clone()
-    };
-    let opt16 = |a: &arrow::array::UInt16Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
-    let ts = b
-        .column_by_name(c::TIMESTAMP)
-        .unwrap()
-        .as_primitive::<TimestampMicrosecondType>()
-        .clone();
+    let s = |n: &str| strings(b, n);
+    let u16c = |n: &str| values::<UInt16Type>(b, n);
+    let u8c = |n: &str| values::<UInt8Type>(b, n);
+    let u32c = |n: &str| values::<UInt32Type>(b, n);
+    let ts = values::<TimestampMicrosecondType>(b, c::TIMESTAMP);
     let (kind, msg) = (s(c::KIND), s(c::ERROR_MSG));
     let (sip, dip, sp, dp) = (
         s(c::SRC_IP),
@@ -132,16 +129,16 @@ fn produced(b: &RecordBatch) -> Vec<String> {
             let k = kind.value(i);
             let tuple = format!(
                 "{} -> {}",
-                endpoint(sip.value(i), opt16(&sp, i)),
-                endpoint(dip.value(i), opt16(&dp, i))
+                endpoint(sip.value(i), port(&sp, i)),
+                endpoint(dip.value(i), port(&dp, i))
             );
             let icmp = (k == "icmp").then(|| {
                 let q = (!qp.is_null(i)).then(|| {
                     format!(
                         "{} {} -> {}",
                         qp.value(i),
-                        endpoint(qs.value(i), opt16(&qsp, i)),
-                        endpoint(qd.value(i), opt16(&qdp, i))
+                        endpoint(qs.value(i), port(&qsp, i)),
+                        endpoint(qd.value(i), port(&qdp, i))
                     )
                 });
                 format!(
@@ -161,13 +158,8 @@ fn produced(b: &RecordBatch) -> Vec<String> {
 /// `http`/`dns` error entries: (`kind client -> server error_type | msg`, reason, timestamp).
 /// Complete transactions are the generator's background traffic, not events.
 fn produced_app(b: &RecordBatch) -> Vec<(String, String, i64)> {
-    let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
-    let u16c = |n: &str| {
-        b.column_by_name(n)
-            .unwrap()
-            .as_primitive::<UInt16Type>()
-            .clone()
-    };
+    let s = |n: &str| strings(b, n);
+    let u16c = |n: &str| values::<UInt16Type>(b, n);
     let (kind, et, msg, reason) = (
         s(c::KIND),
         s(c::ERROR_TYPE),
@@ -180,20 +172,15 @@ fn produced_app(b: &RecordBatch) -> Vec<(String, String, i64)> {
         u16c(c::SRC_PORT),
         u16c(c::DST_PORT),
     );
-    let opt16 = |a: &arrow::array::UInt16Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
-    let ts = b
-        .column_by_name(c::TIMESTAMP)
-        .unwrap()
-        .as_primitive::<TimestampMicrosecondType>()
-        .clone();
+    let ts = values::<TimestampMicrosecondType>(b, c::TIMESTAMP);
     (0..b.num_rows())
         .filter(|&i| matches!(kind.value(i), "http" | "dns") && !et.is_null(i))
         .map(|i| {
             let sig = format!(
                 "{} {} -> {} {} | {}",
                 kind.value(i),
-                endpoint(sip.value(i), opt16(&sp, i)),
-                endpoint(dip.value(i), opt16(&dp, i)),
+                endpoint(sip.value(i), port(&sp, i)),
+                endpoint(dip.value(i), port(&dp, i)),
                 et.value(i),
                 msg.value(i)
             );

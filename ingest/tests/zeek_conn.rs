@@ -192,18 +192,15 @@ fn compare(log: &str, zeek: &Conns, ours: &Conns, used: &mut Vec<usize>) -> Vec<
     let mut problems = Vec::new();
     let keys: std::collections::BTreeSet<&String> = zeek.keys().chain(ours.keys()).collect();
     for key in keys {
-        let z: Vec<String> = zeek
-            .get(key)
-            .into_iter()
-            .flatten()
-            .map(ToString::to_string)
-            .collect();
-        let o: Vec<String> = ours
-            .get(key)
-            .into_iter()
-            .flatten()
-            .map(ToString::to_string)
-            .collect();
+        let texts = |conns: &Conns| -> Vec<String> {
+            conns
+                .get(key)
+                .into_iter()
+                .flatten()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let (z, o) = (texts(zeek), texts(ours));
         if z == o {
             continue;
         }

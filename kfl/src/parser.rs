@@ -456,43 +456,41 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(
-            err("a =="),
-            "expected a value, a field or `(`, found the end of the query"
-        );
-        assert_eq!(err("a == 1 == 2"), "comparisons do not chain");
-        assert_eq!(err("(a"), "expected `)`, found the end of the query");
-        assert_eq!(err("a)"), "unmatched `)`");
-        assert_eq!(
-            err("a b"),
-            "expected `and`, `or` or the end of the query, found `b`"
-        );
-        assert_eq!(err("now() - 5"), "KFL has no arithmetic");
-        assert_eq!(
-            err("request.path.*"),
-            "wildcard selectors (`.*`) are not supported"
-        );
-        assert_eq!(
-            err("a[*] == 1"),
-            "wildcard selectors (`[*]`) are not supported"
-        );
-        assert_eq!(
-            err("a..b == 1"),
-            "recursive descent (`..name`) is not supported"
-        );
-        assert_eq!(
-            err("body.json().a == 1"),
-            "`json()` is not supported: faultline stores no payloads to decode"
-        );
-        assert_eq!(
-            err("now().a == 1"),
-            "selecting into the result of `now()` is not supported"
-        );
-        assert_eq!(
-            err("a[-1] == 1"),
-            "expected an index or a quoted key inside `[ ]`, found `-`"
-        );
-        assert_eq!(err("()"), "empty parentheses");
+        for (src, want) in [
+            (
+                "a ==",
+                "expected a value, a field or `(`, found the end of the query",
+            ),
+            ("a == 1 == 2", "comparisons do not chain"),
+            ("(a", "expected `)`, found the end of the query"),
+            ("a)", "unmatched `)`"),
+            (
+                "a b",
+                "expected `and`, `or` or the end of the query, found `b`",
+            ),
+            ("now() - 5", "KFL has no arithmetic"),
+            (
+                "request.path.*",
+                "wildcard selectors (`.*`) are not supported",
+            ),
+            ("a[*] == 1", "wildcard selectors (`[*]`) are not supported"),
+            ("a..b == 1", "recursive descent (`..name`) is not supported"),
+            (
+                "body.json().a == 1",
+                "`json()` is not supported: faultline stores no payloads to decode",
+            ),
+            (
+                "now().a == 1",
+                "selecting into the result of `now()` is not supported",
+            ),
+            (
+                "a[-1] == 1",
+                "expected an index or a quoted key inside `[ ]`, found `-`",
+            ),
+            ("()", "empty parentheses"),
+        ] {
+            assert_eq!(err(src), want, "{src}");
+        }
         assert_eq!(
             err("f(x: 1)"),
             "named helper parameters (`name: value`) are not supported"

@@ -341,26 +341,15 @@ mod tests {
 
     #[test]
     fn absent_and_never_produced() {
-        assert_eq!(
-            res("src.namespace").unwrap(),
-            Resolved::Absent("src.namespace".into())
-        );
-        assert_eq!(
-            res("src.pod.metadata.name").unwrap(),
-            Resolved::Absent("src.pod.metadata.name".into())
-        );
-        assert_eq!(
-            res("node.name").unwrap(),
-            Resolved::Absent("node.name".into())
-        );
-        assert_eq!(
-            res("request.query[\"x\"]").unwrap(),
-            Resolved::Absent("request.query[\"x\"]".into())
-        );
-        assert_eq!(
-            res("response.payload.errorCode").unwrap(),
-            Resolved::Absent("response.payload.errorCode".into())
-        );
+        for path in [
+            "src.namespace",
+            "src.pod.metadata.name",
+            "node.name",
+            "request.query[\"x\"]",
+            "response.payload.errorCode",
+        ] {
+            assert_eq!(res(path).unwrap(), Resolved::Absent(path.into()), "{path}");
+        }
         assert_eq!(
             res("kafka").unwrap(),
             Resolved::NeverProduced("kafka".into())
@@ -369,40 +358,40 @@ mod tests {
 
     #[test]
     fn errors_and_hints() {
-        assert_eq!(help("response.stauts"), "did you mean `response.status`?");
-        assert_eq!(
-            help("request.header[\"a\"]"),
-            "did you mean `request.headers`?"
-        );
-        assert_eq!(help("response_status"), "did you mean `response.status`?");
-        assert_eq!(help("SRC.IP"), "did you mean `src.ip`?");
-        assert_eq!(
-            help("status_code"),
-            "`status_code` is a KFL2 (CEL) name; in KFL write `response.status`"
-        );
-        assert_eq!(help("zzz"), "the fields are listed in kfl/README.md");
-        assert_eq!(
-            res("src.ip.x").unwrap_err().diagnostic().message,
-            "`src.ip` is a string: it has no field `x`"
-        );
-        assert_eq!(
-            res("request.path[1]").unwrap_err().diagnostic().message,
-            "`request.path` is a string: it cannot be indexed"
-        );
-        assert_eq!(
-            res("request.headers[0]").unwrap_err().diagnostic().message,
-            "`request.headers` is a map: index it with a quoted key"
-        );
-        assert_eq!(
-            res("request.headers").unwrap_err().diagnostic().message,
-            "`request.headers` is a map; pick one key"
-        );
-        assert_eq!(
-            res("request.headers[\"a\"].x")
-                .unwrap_err()
-                .diagnostic()
-                .message,
-            "`request.headers[\"a\"]` is a string: it has no field `x`"
-        );
+        for (src, want) in [
+            ("response.stauts", "did you mean `response.status`?"),
+            ("request.header[\"a\"]", "did you mean `request.headers`?"),
+            ("response_status", "did you mean `response.status`?"),
+            ("SRC.IP", "did you mean `src.ip`?"),
+            (
+                "status_code",
+                "`status_code` is a KFL2 (CEL) name; in KFL write `response.status`",
+            ),
+            ("zzz", "the fields are listed in kfl/README.md"),
+        ] {
+            assert_eq!(help(src), want, "{src}");
+        }
+        for (src, want) in [
+            ("src.ip.x", "`src.ip` is a string: it has no field `x`"),
+            (
+                "request.path[1]",
+                "`request.path` is a string: it cannot be indexed",
+            ),
+            (
+                "request.headers[0]",
+                "`request.headers` is a map: index it with a quoted key",
+            ),
+            (
+                "request.headers",
+                "`request.headers` is a map; pick one key",
+            ),
+            (
+                "request.headers[\"a\"].x",
+                "`request.headers[\"a\"]` is a string: it has no field `x`",
+            ),
+        ] {
+            let message = res(src).unwrap_err().diagnostic().message.clone();
+            assert_eq!(message, want, "{src}");
+        }
     }
 }

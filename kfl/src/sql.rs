@@ -210,33 +210,37 @@ mod tests {
 
     #[test]
     fn renders() {
-        assert_eq!(sql("response.status == \"200\""), "response_status = 200");
-        assert_eq!(
-            sql("timestamp >= 1634668142000"),
-            "\"timestamp\" >= '2021-10-19T18:29:02Z'"
-        );
-        assert_eq!(sql("!error"), "error_type IS NULL");
-        assert_eq!(sql("src.name"), "(src_name IS NOT NULL AND src_name <> '')");
-        assert_eq!(
-            sql("request.headers[\"X-It's\"] == \"a\""),
-            "request_headers['x-it''s'] = 'a'"
-        );
-        assert_eq!(
-            sql("response.status == r\"^4\""),
-            "regexp_like(CAST(response_status AS VARCHAR), '^4')"
-        );
-        assert_eq!(
-            sql("!(tcp and src.port == 1)"),
-            "NOT (protocol_name = 'tcp' AND src_port = 1)"
-        );
-        assert_eq!(
-            sql("(tcp or icmp) and (src.port == 1 or dst.port == 2)"),
-            "(protocol_name = 'tcp' OR protocol_name = 'icmp') AND (src_port = 1 OR dst_port = 2)"
-        );
-        assert_eq!(sql("node.name == \"x\""), "NULL");
-        assert_eq!(sql(""), "true");
-        assert_eq!(sql("loss.retransmissions > 2.5"), "retransmissions > 2.5");
-        assert_eq!(sql("response.status < 1e20"), "response_status < 1e20");
+        for (src, want) in [
+            ("response.status == \"200\"", "response_status = 200"),
+            (
+                "timestamp >= 1634668142000",
+                "\"timestamp\" >= '2021-10-19T18:29:02Z'",
+            ),
+            ("!error", "error_type IS NULL"),
+            ("src.name", "(src_name IS NOT NULL AND src_name <> '')"),
+            (
+                "request.headers[\"X-It's\"] == \"a\"",
+                "request_headers['x-it''s'] = 'a'",
+            ),
+            (
+                "response.status == r\"^4\"",
+                "regexp_like(CAST(response_status AS VARCHAR), '^4')",
+            ),
+            (
+                "!(tcp and src.port == 1)",
+                "NOT (protocol_name = 'tcp' AND src_port = 1)",
+            ),
+            (
+                "(tcp or icmp) and (src.port == 1 or dst.port == 2)",
+                "(protocol_name = 'tcp' OR protocol_name = 'icmp') AND (src_port = 1 OR dst_port = 2)",
+            ),
+            ("node.name == \"x\"", "NULL"),
+            ("", "true"),
+            ("loss.retransmissions > 2.5", "retransmissions > 2.5"),
+            ("response.status < 1e20", "response_status < 1e20"),
+        ] {
+            assert_eq!(sql(src), want, "{src}");
+        }
         assert_eq!(
             sql("request.path.endsWith(\"x\")"),
             "ends_with(request_path, 'x')"

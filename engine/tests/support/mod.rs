@@ -20,7 +20,14 @@ pub const T0: i64 = 1_704_067_200_000_000;
 pub const HOUR: i64 = 3_600_000_000;
 
 /// A batch of `schema` with the given columns; every other column null, or its type's default.
+/// Panics on a given column the schema does not have.
 pub fn batch(schema: SchemaRef, rows: usize, given: &[(&str, ArrayRef)]) -> RecordBatch {
+    for (name, _) in given {
+        assert!(
+            schema.column_with_name(name).is_some(),
+            "unknown column {name}"
+        );
+    }
     let columns = schema
         .fields()
         .iter()
@@ -36,7 +43,8 @@ pub fn batch(schema: SchemaRef, rows: usize, given: &[(&str, ArrayRef)]) -> Reco
     RecordBatch::try_new(schema, columns).unwrap()
 }
 
-fn ts(us: Vec<i64>) -> ArrayRef {
+/// A UTC timestamp column of the given µs values.
+pub fn ts(us: Vec<i64>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from(us).with_timezone("UTC"))
 }
 

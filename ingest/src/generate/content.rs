@@ -145,6 +145,13 @@ pub(crate) struct Request {
 }
 
 impl Request {
+    /// A plain GET without body that leaves the connection open.
+    pub(crate) const GET: Request = Request {
+        post: false,
+        body_len: 0,
+        close: false,
+    };
+
     /// A random request: GET 85 %, POST with 60 B .. 24 KiB 15 %.
     pub(crate) fn random(rng: &mut Rng) -> Self {
         let post = rng.chance(150);

@@ -186,16 +186,8 @@ pub(crate) fn build_frame(
         }
     };
     match spec.l4 {
-        L4::Tcp {
-            sport,
-            dport,
-            seq,
-            ack,
-            flags,
-            win,
-            syn_opts,
-        } => {
-            let h = tcp_header(sport, dport, seq, ack, flags, win, syn_opts)?;
+        tcp @ L4::Tcp { .. } => {
+            let h = tcp_header(tcp)?;
             step.tcp_header(h).write_to_vec(out, payload)?;
         }
         L4::Udp { sport, dport } => step.udp(sport, dport).write_to_vec(out, payload)?,
@@ -256,15 +248,20 @@ fn ip_headers(src: IpAddr, dst: IpAddr, spec: &Spec) -> Result<IpHeaders, Genera
     }
 }
 
-fn tcp_header(
-    sport: u16,
-    dport: u16,
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    win: u16,
-    syn_opts: bool,
-) -> Result<TcpHeader, GenerateError> {
+/// The header of TCP segment `l4` (an internal error for another transport).
+fn tcp_header(l4: L4) -> Result<TcpHeader, GenerateError> {
+    let L4::Tcp {
+        sport,
+        dport,
+        seq,
+        ack,
+        flags,
+        win,
+        syn_opts,
+    } = l4
+    else {
+        return Err(GenerateError::Internal("TCP header for a non-TCP packet"));
+    };
     let mut h = TcpHeader::new(sport, dport, seq, win);
     h.acknowledgment_number = ack;
     h.fin = flags & tcp_flags::FIN != 0;

@@ -1,5 +1,6 @@
 //! Shared by the tshark-oracle tests: finding the captures and the oracle, reading the oracle's
-//! TSV files, and walking a capture's decoded packets with tshark's frame numbers.
+//! TSV files, and walking a capture's decoded packets with tshark's frame numbers; also finding
+//! the team's other shared test data.
 
 use std::path::{Path, PathBuf};
 
@@ -13,22 +14,46 @@ pub struct Dirs {
     pub oracle: PathBuf,
 }
 
+/// Where tshark's outputs are, relative to the captures.
+const ORACLE: &str = "../oracles/tshark";
+
 /// The directories, or `None` (test skipped) when the captures are missing outside CI.
 pub fn dirs() -> Option<Dirs> {
-    let pcaps = std::env::var_os("FAULTLINE_PCAPS").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/pcaps")),
+    let present = |pcaps: &Path| pcaps.is_dir() && pcaps.join(ORACLE).is_dir();
+    let pcaps = shared_dir(
+        "FAULTLINE_PCAPS",
+        "pcaps",
+        present,
+        "captures or tshark oracle",
+    )?;
+    let oracle = pcaps.join(ORACLE);
+    Some(Dirs { pcaps, oracle })
+}
+
+/// A folder of the team's shared test data: the environment variable `var` if set, else
+/// `<workspace>/../shared/<default>`. When `present` says it is not there, the test is skipped
+/// with a notice (`None`), or fails under `CI`; `what` names it in both messages.
+pub fn shared_dir(
+    var: &str,
+    default: &str,
+    present: impl Fn(&Path) -> bool,
+    what: &str,
+) -> Option<PathBuf> {
+    let dir = std::env::var_os(var).map_or_else(
+        || {
+            PathBuf::from(format!(
+                "{}/../../shared/{default}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+        },
         PathBuf::from,
     );
-    let oracle = pcaps.join("../oracles/tshark");
-    if pcaps.is_dir() && oracle.is_dir() {
-        Some(Dirs { pcaps, oracle })
+    if present(&dir) {
+        Some(dir)
     } else if std::env::var_os("CI").is_some() {
-        panic!("captures or tshark oracle not found at {}", pcaps.display());
+        panic!("{what} not found at {}", dir.display());
     } else {
-        eprintln!(
-            "skipping: captures or tshark oracle not found at {}",
-            pcaps.display()
-        );
+        eprintln!("skipping: {what} not found at {}", dir.display());
         None
     }
 }
