@@ -5,8 +5,7 @@
 use std::io::Write;
 
 use arrow::record_batch::RecordBatch;
-use faultline_engine::{Engine, Table};
-use faultline_ingest::sink::{BatchSink, SinkError, Table as IngestTable};
+use faultline_engine::{BatchSink, Engine, SinkError, Table};
 
 /// Appends ingest's batches to an engine (blocking while the engine applies back-pressure).
 #[derive(Debug)]
@@ -34,18 +33,10 @@ impl EngineSink {
     }
 }
 
-/// The engine's name for an ingest table.
-fn table(t: IngestTable) -> Table {
-    match t {
-        IngestTable::Entries => Table::Entries,
-        IngestTable::Flows => Table::Flows,
-    }
-}
-
 impl BatchSink for EngineSink {
-    fn write(&mut self, t: IngestTable, batch: RecordBatch) -> Result<(), SinkError> {
+    fn write(&mut self, t: Table, batch: RecordBatch) -> Result<(), SinkError> {
         let rows = batch.num_rows();
-        let seq = self.engine.append(table(t), batch)?;
+        let seq = self.engine.append(t, batch)?;
         if let Some(log) = &mut self.acks {
             writeln!(log, "{} {seq} {rows}", t.name())?;
         }
