@@ -113,19 +113,7 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
 
 /// Raises `stop` on the first SIGINT or SIGTERM.
 async fn stop_on_signal(stop: StopFlag) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(e) => {
-            eprintln!("warning: cannot watch SIGTERM ({e}); stop with Ctrl-C");
-            let _ = ctrl_c.await;
-        }
-    }
+    crate::serve_cmd::signal_received().await;
     stop.store(true, Ordering::Relaxed);
 }
 

@@ -238,8 +238,8 @@ fn remove_stale_uploads(dir: &Path) {
     }
 }
 
-/// Completes on the first SIGINT or SIGTERM.
-async fn signal_received() {
+/// Completes on the first SIGINT or SIGTERM (`serve` and `capture` stop on it).
+pub(crate) async fn signal_received() {
     let ctrl_c = tokio::signal::ctrl_c();
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(mut term) => {
