@@ -3,15 +3,16 @@
 //! command exits 0. Capture drops are stored as `loss` entries (`error.msg == "capture-drop"`).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use clap::Args;
 use faultline_engine::Engine;
 use faultline_ingest::live::{Backend, DEFAULT_SNAPLEN, LiveCapture, LiveConfig, StopFlag};
-use faultline_ingest::pipeline::{LiveReport, Pipeline, PipelineConfig};
+use faultline_ingest::pipeline::{LiveReport, PipelineConfig};
 
-use faultline::engine_sink::EngineSink;
+use faultline::service::{IngestService, NoObserver};
 
 use crate::ingest_cmd::{report_recovery, seconds_to_us};
 use crate::store_args::{StoreArgs, runtime};
@@ -95,9 +96,10 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     );
     let recorder = args.record.open(&args.store)?;
     config.recorder = recorder.clone();
-    let mut pipeline = Pipeline::new(config, EngineSink::new(engine.clone()));
-    let report = pipeline.ingest_live(&mut capture)?;
-    let (_sink, summary) = pipeline.finish()?;
+    let service = IngestService::new(engine.clone(), config, Arc::new(NoObserver));
+    let run = service.run_capture(&mut capture);
+    let report = run.report?;
+    let summary = run.summary?;
     crate::record_args::finish(recorder.as_ref());
     runtime
         .block_on(engine.close())
@@ -111,19 +113,7 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
 
 /// Raises `stop` on the first SIGINT or SIGTERM.
 async fn stop_on_signal(stop: StopFlag) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(e) => {
-            eprintln!("warning: cannot watch SIGTERM ({e}); stop with Ctrl-C");
-            let _ = ctrl_c.await;
-        }
-    }
+    crate::serve_cmd::signal_received().await;
     stop.store(true, Ordering::Relaxed);
 }
 

@@ -3,15 +3,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use clap::Args;
 use faultline_engine::{Engine, EngineStats, parse_age};
-use faultline_ingest::pipeline::{IngestSummary, Pipeline, PipelineConfig, expand_inputs};
+use faultline_ingest::pipeline::{FileReport, IngestSummary, PipelineConfig, expand_inputs};
 use faultline_schemas::EntryKind;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use faultline::engine_sink::EngineSink;
+use faultline::service::{CaptureFile, IngestObserver, IngestService};
 
 use crate::store_args::{StoreArgs, runtime};
 
@@ -82,42 +84,30 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         .block_on(Engine::open(engine_config))
         .with_context(|| format!("opening {}", args.store.data))?;
     report_recovery(&engine);
-    let mut sink = EngineSink::new(engine.clone());
-    if let Some(path) = &args.ack_log {
-        let log =
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        sink = sink.with_ack_log(log);
-    }
+    let ack_log = args
+        .ack_log
+        .as_ref()
+        .map(|path| {
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))
+        })
+        .transpose()?;
     let recorder = args.record.open(&args.store)?;
     config.recorder = recorder.clone();
-    let mut pipeline = Pipeline::new(config, sink);
-
     let total: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
-    let bar = progress_bar(total);
-    let started = std::time::Instant::now();
-    let mut done_before = 0u64;
-    for file in &files {
-        bar.set_message(
-            file.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        );
-        let report =
-            pipeline.ingest_file(file, &mut |bytes| bar.set_position(done_before + bytes))?;
-        if let Some(e) = &report.error {
-            bar.suspend(|| eprintln!("warning: {e}"));
-        }
-        done_before += std::fs::metadata(file)
-            .map(|m| m.len())
-            .unwrap_or(report.source.bytes);
-        bar.set_position(done_before);
+    let progress = Arc::new(ProgressObserver::new(total));
+    let mut service = IngestService::new(engine.clone(), config, progress.clone());
+    if let Some(log) = ack_log {
+        service = service.with_ack_log(log);
     }
-    bar.finish_and_clear();
-    let (_sink, summary) = pipeline.finish()?;
+    let captures: Vec<CaptureFile> = files.iter().map(|f| CaptureFile::named(f)).collect();
+    let started = std::time::Instant::now();
+    let read = service.ingest_captures(&captures);
+    progress.bar.finish_and_clear();
+    let summary = read?.summary;
     crate::record_args::finish(recorder.as_ref());
     runtime
         .block_on(engine.clone().close())
@@ -193,14 +183,53 @@ fn display_list(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-fn progress_bar(total: u64) -> ProgressBar {
-    let bar = ProgressBar::new(total);
-    let style = ProgressStyle::with_template(
-        "{spinner} {bytes}/{total_bytes} {bytes_per_sec} {wide_bar} {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
+/// The progress bar over every input's bytes (drawn only on a terminal): the name of the file
+/// being read, and a warning for each damaged file.
+struct ProgressObserver {
+    bar: ProgressBar,
+    /// Bytes of the files read before the current one.
+    done_before: AtomicU64,
+}
+
+impl ProgressObserver {
+    fn new(total: u64) -> Self {
+        let bar = ProgressBar::new(total);
+        let style = ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} {bytes_per_sec} {wide_bar} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        Self {
+            bar,
+            done_before: AtomicU64::new(0),
+        }
+    }
+}
+
+impl IngestObserver for ProgressObserver {
+    fn file_started(&self, path: &Path) {
+        self.bar.set_message(
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+    }
+
+    fn file_progress(&self, bytes: u64) {
+        self.bar
+            .set_position(self.done_before.load(Ordering::Relaxed) + bytes);
+    }
+
+    fn file_read(&self, path: &Path, report: &FileReport) {
+        if let Some(e) = &report.error {
+            self.bar.suspend(|| eprintln!("warning: {e}"));
+        }
+        let size = std::fs::metadata(path)
+            .map(|m| m.len())
+            .unwrap_or(report.source.bytes);
+        let done = self.done_before.fetch_add(size, Ordering::Relaxed) + size;
+        self.bar.set_position(done);
+    }
 }
 
 fn print_summary(s: &IngestSummary, elapsed: std::time::Duration, data: &str, store: &EngineStats) {

@@ -6,18 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use faultline::reports::{self, Reports};
-use faultline::server::{
-    self, AppState, CountingSink, IngestQueue, IngestSource, Limits, Metrics, ServerConfig,
-};
+use faultline::server::{self, AppState, Limits, Metrics, ServerConfig};
+use faultline::service::{IngestService, IngestSource};
 use faultline_engine::{Engine, SqlLimits};
-use faultline_ingest::live::{LiveCapture, LiveConfig, StopFlag};
-use faultline_ingest::pipeline::{Pipeline, PipelineConfig, expand_inputs};
+use faultline_ingest::live::LiveConfig;
+use faultline_ingest::pipeline::{PipelineConfig, expand_inputs};
 
 use crate::ingest_cmd::{report_recovery, seconds_to_us};
 use crate::store_args::{StoreArgs, runtime};
@@ -124,7 +122,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let recorder = args.record.open(&args.store)?;
     pipeline.recorder = recorder.clone();
     let metrics = Metrics::new(engine.clone());
-    let (queue, worker) = IngestQueue::start(engine.clone(), pipeline.clone(), metrics.clone())
+    let service = IngestService::new(engine.clone(), pipeline, metrics.clone());
+    let (queue, worker) = service
+        .start_queue()
         .context("starting the ingest worker")?;
     if !files.is_empty() {
         queue
@@ -132,8 +132,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("queueing the captures: {e}"))?;
     }
     let capture = (!args.interfaces.is_empty())
-        .then(|| start_capture(&args.interfaces, pipeline, &engine, &metrics))
+        .then(|| service.start_capture(LiveConfig::new(args.interfaces.clone())))
         .transpose()?;
+    if let Some(c) = &capture {
+        eprintln!("capturing on {}", c.label());
+    }
     let state = AppState::new(engine.clone(), config, metrics, queue.clone());
     if let Some(r) = &recorder {
         state.set_recorder(r.clone());
@@ -164,13 +167,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     });
     eprintln!("stopping");
     queue.stop();
-    if let Some((stop, handle)) = capture {
-        stop.store(true, Ordering::Relaxed);
-        if handle.join().is_err() {
-            eprintln!("warning: the capture thread panicked");
-        }
+    if let Some(capture) = capture {
+        capture.stop();
     }
-    wait_for(&worker, INGEST_GRACE);
+    // A file still being read after the grace is cut short when the store closes (its appends
+    // then fail, what was appended stays).
+    if !worker.wait(INGEST_GRACE) {
+        eprintln!("the running ingest is cut short: closing the store");
+    }
     crate::record_args::finish(recorder.as_ref());
     runtime
         .block_on(engine.close())
@@ -234,74 +238,8 @@ fn remove_stale_uploads(dir: &Path) {
     }
 }
 
-/// Waits up to `grace` for the ingest worker; a file still being read after that is cut
-/// short when the store closes (its appends then fail, what was appended stays).
-fn wait_for(worker: &std::thread::JoinHandle<()>, grace: Duration) {
-    let deadline = Instant::now() + grace;
-    while !worker.is_finished() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    if !worker.is_finished() {
-        eprintln!("the running ingest is cut short: closing the store");
-    }
-}
-
-/// Starts live capture on `interfaces` in its own thread (a capture stays on the thread that
-/// opened it); raise the flag to stop it.
-fn start_capture(
-    interfaces: &[String],
-    config: PipelineConfig,
-    engine: &Engine,
-    metrics: &Arc<Metrics>,
-) -> anyhow::Result<(StopFlag, std::thread::JoinHandle<()>)> {
-    let stop = StopFlag::default();
-    let live = LiveConfig::new(interfaces.to_vec());
-    let sink = CountingSink::new(engine.clone(), metrics.clone());
-    let metrics = metrics.clone();
-    let thread_stop = stop.clone();
-    let (opened_tx, opened) = std::sync::mpsc::channel();
-    let handle = std::thread::Builder::new()
-        .name("faultline-capture".into())
-        .spawn(move || {
-            let mut capture = match LiveCapture::open(&live, thread_stop) {
-                Ok(c) => {
-                    let _ = opened_tx.send(Ok(c.label()));
-                    c
-                }
-                Err(e) => {
-                    let _ = opened_tx.send(Err(e));
-                    return;
-                }
-            };
-            let mut pipeline = Pipeline::new(config, sink);
-            match pipeline.ingest_live(&mut capture) {
-                Ok(report) => {
-                    metrics.ingested(
-                        report.source.frames,
-                        report.packets,
-                        report.undecodable.total(),
-                    );
-                    metrics.capture_dropped(report.drops.kernel + report.drops.interface);
-                    if let Some(e) = report.error {
-                        eprintln!("capture stopped: {e}");
-                    }
-                }
-                Err(e) => eprintln!("capture failed: {e}"),
-            }
-            if let Err(e) = pipeline.finish() {
-                eprintln!("capture failed: {e}");
-            }
-        })?;
-    let label = opened
-        .recv()
-        .context("the capture thread ended before opening the capture")?
-        .context("opening the capture")?;
-    eprintln!("capturing on {label}");
-    Ok((stop, handle))
-}
-
-/// Completes on the first SIGINT or SIGTERM.
-async fn signal_received() {
+/// Completes on the first SIGINT or SIGTERM (`serve` and `capture` stop on it).
+pub(crate) async fn signal_received() {
     let ctrl_c = tokio::signal::ctrl_c();
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(mut term) => {

@@ -7,7 +7,6 @@ use std::io::Cursor;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use faultline::engine_sink::EngineSink;
 use faultline_benches::generated_capture;
 use faultline_engine::{Engine, EngineConfig};
 use faultline_ingest::pipeline::{Pipeline, PipelineConfig};
@@ -54,7 +53,7 @@ fn bench_ingest(c: &mut Criterion) {
         b.iter(|| {
             let dir = tempfile::tempdir().unwrap();
             let engine = engine(&runtime, dir.path());
-            let mut p = Pipeline::new(PipelineConfig::default(), EngineSink::new(engine.clone()));
+            let mut p = Pipeline::new(PipelineConfig::default(), engine.clone());
             p.ingest_reader(reader(bytes), Path::new("bench.pcap"), &mut |_| {});
             let (_, summary) = p.finish().unwrap();
             runtime.block_on(engine.close()).unwrap();

@@ -8,6 +8,8 @@
 //!   sorted, hour-partitioned Parquet (`<table>/date=YYYY-MM-DD/hour=HH/*.parquet`), commit the
 //!   files to the [`catalog`] and truncate the log. The live buffer is bounded in bytes; a full
 //!   buffer makes appends wait (back-pressure).
+//!   The engine is ingest's [`BatchSink`] (defined with [`Table`] in `faultline-schemas`):
+//!   a pipeline writes straight into it.
 //! - **Storage** goes through `object_store` ([`location::DataLocation`]): a local directory or
 //!   an `s3://` URL; only the log is always local.
 //! - **Upkeep**: [`Engine::compact`] merges the files of settled hours, [`Engine::apply_retention`]
@@ -45,6 +47,7 @@ pub mod location;
 mod maintenance;
 pub mod provider;
 pub mod session;
+mod sink;
 pub mod sql;
 pub mod storage;
 mod stream;
@@ -59,6 +62,7 @@ pub use catalog::{CatalogOpen, FileRecord};
 pub use config::{CompactionPolicy, EngineConfig, FlushPolicy, ParquetOptions, parse_age};
 pub use engine::{Engine, EngineStats, FlushStats, KflQuery, OpenReport, Order};
 pub use error::EngineError;
+pub use faultline_schemas::{BatchSink, SinkError};
 pub use maintenance::{CompactionStats, RetentionStats};
 pub use provider::{Snapshot, SnapshotTable};
 pub use session::session_config;

@@ -1,39 +1,10 @@
-//! The small trait through which ingest hands finished record batches to storage. `ingest`
-//! never depends on the engine; the binary wires an engine-backed implementation in.
+//! Where ingest hands finished record batches: the [`BatchSink`] trait and the [`Table`] enum
+//! are defined once in `faultline-schemas` (the engine implements the trait; `ingest` never
+//! depends on it) and re-exported here, with an in-memory sink for tests and tools.
 
 use arrow::record_batch::RecordBatch;
 
-/// Which table a batch belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Table {
-    /// The `entries` table.
-    Entries,
-    /// The `flows` table.
-    Flows,
-}
-
-impl Table {
-    /// Table name as stored and queried.
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::Entries => "entries",
-            Table::Flows => "flows",
-        }
-    }
-}
-
-/// Error a sink reports; ingest stops when a sink cannot store data.
-pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Receiver of record batches.
-pub trait BatchSink {
-    /// Stores one batch of `table`.
-    fn write(&mut self, table: Table, batch: RecordBatch) -> Result<(), SinkError>;
-    /// Makes everything written so far durable.
-    fn flush(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-}
+pub use faultline_schemas::{BatchSink, SinkError, Table};
 
 /// A sink that keeps batches in memory (tests, benchmarks, small tools).
 #[derive(Debug, Default)]

@@ -8,12 +8,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use arrow::array::{Array, StringArray};
+use arrow::record_batch::RecordBatch;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use faultline_engine::Engine;
-use faultline_schemas::EntryKind;
+use faultline_schemas::{EntryKind, Table, entry_col};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -21,6 +23,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::service::{IngestObserver, JobState, SourceCounts};
 
 use super::error::ApiError;
 use super::state::AppState;
@@ -114,37 +118,6 @@ impl Metrics {
         Arc::new(Metrics { registry, ..m })
     }
 
-    /// Counts one finished ingest source.
-    pub fn ingested(&self, frames: u64, packets: u64, undecodable: u64) {
-        self.frames.inc_by(frames);
-        self.packets.inc_by(packets);
-        self.undecodable.inc_by(undecodable);
-    }
-
-    /// Counts packets a live capture dropped.
-    pub fn capture_dropped(&self, packets: u64) {
-        self.capture_drops.inc_by(packets);
-    }
-
-    /// Counts entries written, by kind (in [`EntryKind::ALL`] order), and flow records.
-    pub fn stored(&self, entries_by_kind: &[u64], flows: u64) {
-        for (kind, n) in EntryKind::ALL.iter().zip(entries_by_kind) {
-            if *n > 0 {
-                self.entries
-                    .get_or_create(&vec![("kind", kind.as_str().to_owned())])
-                    .inc_by(*n);
-            }
-        }
-        self.flows.inc_by(flows);
-    }
-
-    /// Counts an ingest job that ended in `outcome` (`done`, `failed`).
-    pub fn job_finished(&self, outcome: &'static str) {
-        self.ingest_jobs
-            .get_or_create(&vec![("outcome", outcome.to_owned())])
-            .inc();
-    }
-
     /// Counts rows dropped for a slow live client.
     pub fn live_lagged(&self, rows: u64) {
         self.live_lagged.inc_by(rows);
@@ -179,6 +152,68 @@ impl Metrics {
             .get_or_create(&vec![("route", route.to_owned())])
             .observe(seconds);
     }
+}
+
+/// The ingest counters follow the ingest service: frames, packets and undecodable frames per
+/// finished source, capture drops, stored entries by kind and flow records, jobs by outcome.
+impl IngestObserver for Metrics {
+    fn source_ingested(&self, counts: &SourceCounts) {
+        self.frames.inc_by(counts.frames);
+        self.packets.inc_by(counts.packets);
+        self.undecodable.inc_by(counts.undecodable);
+    }
+
+    fn capture_dropped(&self, packets: u64) {
+        self.capture_drops.inc_by(packets);
+    }
+
+    fn stored(&self, table: Table, batch: &RecordBatch) {
+        match table {
+            Table::Entries => {
+                for (kind, n) in EntryKind::ALL.iter().zip(kind_counts(batch)) {
+                    if n > 0 {
+                        self.entries
+                            .get_or_create(&vec![("kind", kind.as_str().to_owned())])
+                            .inc_by(n);
+                    }
+                }
+            }
+            Table::Flows => {
+                self.flows.inc_by(batch.num_rows() as u64);
+            }
+        }
+    }
+
+    fn job_finished(&self, state: JobState) {
+        let outcome = match state {
+            JobState::Failed => "failed",
+            _ => "done",
+        };
+        self.ingest_jobs
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
+    }
+}
+
+/// Rows per kind, indexed like [`EntryKind::ALL`].
+fn kind_counts(batch: &RecordBatch) -> [u64; 6] {
+    let mut counts = [0u64; 6];
+    let Some(kinds) = batch
+        .column_by_name(entry_col::KIND)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+    else {
+        return counts;
+    };
+    for i in 0..kinds.len() {
+        if kinds.is_valid(i)
+            && let Some(pos) = EntryKind::ALL
+                .iter()
+                .position(|k| k.as_str() == kinds.value(i))
+        {
+            counts[pos] += 1;
+        }
+    }
+    counts
 }
 
 /// Keeps a live stream counted while it exists.
@@ -295,4 +330,28 @@ pub async fn track_requests(State(state): State<AppState>, req: Request, next: N
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_counted() {
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new(entry_col::KIND, arrow::datatypes::DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(StringArray::from(vec![
+                Some("tcp"),
+                Some("icmp"),
+                Some("tcp"),
+                None,
+                Some("nope"),
+            ]))],
+        )
+        .unwrap();
+        assert_eq!(kind_counts(&batch), [2, 0, 0, 1, 0, 0]);
+    }
 }

@@ -32,9 +32,11 @@ use axum::routing::{get, post};
 
 pub use error::ApiError;
 pub use format::Format;
-pub use ingest::{CountingSink, IngestJob, IngestQueue, IngestSource, IngestStatus, JobState};
 pub use metrics::Metrics;
 pub use state::{AppState, Limits, ServerConfig};
+
+/// The ingest service's job queue, which the server's state holds (re-exported for its users).
+pub use crate::service::{IngestJob, IngestQueue, IngestSource, IngestStatus, JobState};
 
 /// The API routes, without state or shared layers: merge more routes into it (without a
 /// fallback of their own: unknown paths get the API's JSON 404), then hand the result to

@@ -9,8 +9,9 @@ use faultline_ingest::recorder::Recorder;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::service::IngestQueue;
+
 use super::error::ApiError;
-use super::ingest::IngestQueue;
 use super::metrics::Metrics;
 
 /// Size limits of requests and results.
@@ -126,7 +127,7 @@ impl AppState {
         &self.shared.metrics
     }
 
-    /// The ingest queue.
+    /// The ingest service's job queue (uploads go there).
     pub fn ingest(&self) -> &IngestQueue {
         &self.shared.ingest
     }
