@@ -3,10 +3,12 @@
 
 pub mod analysis;
 pub mod history;
+pub mod layer;
 pub mod reassembly;
 pub mod state;
 pub mod verdict;
 
 pub use history::{History, tcp_conn_state, udp_conn_state};
+pub use layer::TcpLayer;
 pub use state::{EndpointState, TcpConn};
-pub use verdict::{Ending, Verdict};
+pub use verdict::Verdict;
