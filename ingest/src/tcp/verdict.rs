@@ -14,7 +14,8 @@ use std::net::SocketAddr;
 
 use faultline_schemas::TcpErrorState;
 
-use super::state::{EndpointState, NONE, TcpConn};
+use super::endpoint::EndpointState;
+use super::state::{NONE, TcpConn};
 use crate::flow::Ending;
 
 /// How a connection's entry should read, decided when it leaves the flow table.
