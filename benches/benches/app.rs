@@ -8,8 +8,9 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use faultline_ingest::app::AppConfig;
 use faultline_ingest::emit::{Emit, EntryView, FlowView};
-use faultline_ingest::flow::{FlowConfig, FlowTable};
+use faultline_ingest::flow::FlowConfig;
 use faultline_ingest::generate::app_load::{BodySizes, HttpLoad, RawCapture, dns_load, http_load};
+use faultline_ingest::pipeline::FlowAnalysis;
 use faultline_ingest::{Frame, decode};
 
 /// Counts entries, so that the work cannot be optimised away.
@@ -23,7 +24,7 @@ impl Emit for Count {
 }
 
 fn run(frames: &[Frame<'_>], app: AppConfig) -> u64 {
-    let mut table = FlowTable::with_app(FlowConfig::default(), app);
+    let mut table = FlowAnalysis::with_app(FlowConfig::default(), app);
     let mut out = Count(0);
     for f in frames {
         table.process(&decode(f).unwrap(), &mut out);

@@ -1,5 +1,6 @@
 //! ICMP and ICMPv6 classification: which messages become `icmp` entries, their Kubeshark
-//! (gopacket) names, and the 5-tuple of the packet an error message quotes.
+//! (gopacket) names, and the 5-tuple of the packet an error message quotes; [`IcmpLayer`] is
+//! ICMP's analyzer in the flow table's chain.
 //!
 //! Entries are produced for exactly the messages tshark's oracle filter selects:
 //! `icmp.type in {3,4,5,9,10,11,12} || icmpv6.type in {1,2,3,4,133,134,137}`.
@@ -10,6 +11,10 @@ use etherparse::{IpNumber, Ipv6ExtensionSlice, LaxIpSlice};
 
 use crate::decode::IcmpMessage;
 use crate::emit::QuotedTuple;
+
+mod layer;
+
+pub use layer::{EchoCounts, IcmpLayer};
 
 /// What kind of ICMP message a packet carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

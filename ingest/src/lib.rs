@@ -1,9 +1,10 @@
 //! faultline's ingest pipeline: source -> decode -> flow table -> classifiers -> batcher -> sink.
 //!
 //! Packets come from capture files ([`source`]) or network interfaces ([`live`]), are decoded without allocation ([`decode`]),
-//! tracked per bidirectional flow ([`flow`]), classified into TCP connection errors, stale
-//! streams, packet loss and ICMP messages ([`tcp`], [`icmp`]), and written as Arrow record
-//! batches ([`batch`]) to a [`sink::BatchSink`].
+//! tracked per bidirectional flow ([`flow`]), analysed by the chain of analyzers the pipeline
+//! composes ([`pipeline::chain`]): TCP connection errors, stale streams and packet loss
+//! ([`tcp`]), UDP ([`udp`]), ICMP messages ([`icmp`]) and HTTP/DNS transactions ([`app`]); and
+//! written as Arrow record batches ([`batch`]) to a [`sink::BatchSink`].
 
 pub mod app;
 pub mod batch;
@@ -18,6 +19,7 @@ pub mod recorder;
 pub mod sink;
 pub mod source;
 pub mod tcp;
+pub mod udp;
 
 pub use decode::{Packet, decode};
 pub use emit::{Emit, EntryBody, EntryHeader, EntryView, FlowView};

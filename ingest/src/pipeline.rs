@@ -1,5 +1,5 @@
 //! The ingest pipeline wired end to end: capture file or live interfaces -> decode -> flow table
-//! (with its TCP, loss and ICMP classifiers) -> batcher -> sink. One [`Pipeline`] ingests any
+//! (with its analyzer chain, [`chain`]: TCP, UDP, ICMP, application layer) -> batcher -> sink. One [`Pipeline`] ingests any
 //! number of files or live captures through one loop over a [`FrameSource`]; flows are tracked
 //! per source and closed at its end ("end of input": the file's end, or the capture's stop).
 
@@ -9,11 +9,15 @@ use std::path::{Path, PathBuf};
 use crate::app::AppConfig;
 use crate::batch::{BatchError, BatchStats, Batcher, DEFAULT_BATCH_ROWS};
 use crate::decode::{DecodeError, decode};
-use crate::flow::{FlowConfig, FlowTable};
+use crate::flow::FlowConfig;
 use crate::live::{DropEntryText, DropTotals, LiveCapture, LiveError};
 use crate::recorder::{MarkErrors, Recorder};
 use crate::sink::BatchSink;
 use crate::source::{CaptureReader, FrameSource, SourceError, SourceEvent, SourceStats};
+
+pub mod chain;
+
+pub use chain::{Chain, FlowAnalysis};
 
 /// Settings of a pipeline.
 #[derive(Debug, Clone)]
@@ -246,7 +250,7 @@ impl<S: BatchSink> Pipeline<S> {
         source: &mut F,
         progress: &mut dyn FnMut(u64),
     ) -> (DriveCounts, Option<F::Error>) {
-        let mut table = FlowTable::with_app(self.config.flow, self.config.app.clone());
+        let mut table = FlowAnalysis::with_app(self.config.flow, self.config.app.clone());
         let mut counts = DriveCounts::default();
         let batcher = &mut self.batcher;
         let text = &mut self.drop_text;

@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use faultline_ingest::app::AppConfig;
 use faultline_ingest::emit::{Emit, EntryView, FlowView};
-use faultline_ingest::flow::{FlowConfig, FlowTable};
+use faultline_ingest::flow::FlowConfig;
 use faultline_ingest::generate::app_load::{RawCapture, open_requests};
+use faultline_ingest::pipeline::FlowAnalysis;
 use faultline_ingest::{Frame, decode};
 
 /// The system allocator, counting live bytes and their peak.
@@ -80,7 +81,7 @@ struct Held {
 fn hold(frames: &[Frame<'_>], app: AppConfig) -> Held {
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
-    let mut table = FlowTable::with_app(FlowConfig::default(), app);
+    let mut table = FlowAnalysis::with_app(FlowConfig::default(), app);
     for f in frames {
         table.process(&decode(f).unwrap(), &mut Nothing);
     }

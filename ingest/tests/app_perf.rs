@@ -10,10 +10,11 @@ use std::time::Instant;
 
 use faultline_ingest::app::AppConfig;
 use faultline_ingest::emit::{Emit, EntryBody, EntryView, FlowView};
-use faultline_ingest::flow::{FlowConfig, FlowTable};
+use faultline_ingest::flow::FlowConfig;
 use faultline_ingest::generate::app_load::{
     BodySizes, HttpLoad, RawCapture, dns_load, http_load, open_requests,
 };
+use faultline_ingest::pipeline::FlowAnalysis;
 use faultline_ingest::{Frame, decode};
 use faultline_schemas::EntryKind;
 
@@ -47,7 +48,7 @@ fn decoded(cap: &RawCapture) -> Vec<Frame<'_>> {
 }
 
 fn run(frames: &[Frame<'_>], app: AppConfig) -> (Count, f64) {
-    let mut table = FlowTable::with_app(FlowConfig::default(), app);
+    let mut table = FlowAnalysis::with_app(FlowConfig::default(), app);
     let mut out = Count::default();
     let t = Instant::now();
     for f in frames {

@@ -44,7 +44,8 @@ use faultline_ingest::Packet;
 use faultline_ingest::decode::tcp_flags::{ACK, SYN};
 use faultline_ingest::decode::{TcpSegment, Transport};
 use faultline_ingest::emit::{Emit, EntryView, FlowView};
-use faultline_ingest::flow::{FlowConfig, FlowTable};
+use faultline_ingest::flow::FlowConfig;
+use faultline_ingest::pipeline::FlowAnalysis;
 use faultline_ingest::tcp::history::{completeness, completeness_update};
 
 /// The capture whose MANIFEST.tsv counts come from each stream's last packet (module docs).
@@ -165,7 +166,7 @@ impl Counts {
 
 /// faultline's counts for one capture, on tshark's stream basis.
 fn faultline_counts(path: &std::path::Path) -> Counts {
-    let mut table = FlowTable::new(FlowConfig::default());
+    let mut table = FlowAnalysis::new(FlowConfig::default());
     let mut flows = Flows::default();
     let mut streams = Streams::default();
     oracle_support::for_each_packet(path, |_, p| {

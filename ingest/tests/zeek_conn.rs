@@ -16,7 +16,8 @@ use std::path::Path;
 
 use faultline_ingest::Packet;
 use faultline_ingest::emit::{Emit, EntryView, FlowView};
-use faultline_ingest::flow::{FlowConfig, FlowTable};
+use faultline_ingest::flow::FlowConfig;
+use faultline_ingest::pipeline::FlowAnalysis;
 
 /// Baseline logs with `#fields` headers and the trace (under Zeek's `testing/btest/Traces/`)
 /// each was made from, per the oracle README.
@@ -118,7 +119,7 @@ impl Emit for Collect {
 
 /// faultline's connections for one capture.
 fn faultline(path: &Path) -> Conns {
-    let mut table = FlowTable::new(FlowConfig::zeek());
+    let mut table = FlowAnalysis::new(FlowConfig::zeek());
     let mut out = Collect::default();
     oracle_support::for_each_packet(path, |_, p| {
         let untagged = Packet { vlan: None, ..*p };

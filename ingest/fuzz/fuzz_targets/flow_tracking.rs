@@ -5,7 +5,8 @@
 #![no_main]
 
 use faultline_ingest::batch::Batcher;
-use faultline_ingest::flow::{FlowConfig, FlowTable};
+use faultline_ingest::flow::FlowConfig;
+use faultline_ingest::pipeline::FlowAnalysis;
 use faultline_ingest::sink::MemorySink;
 use faultline_ingest::{Frame, LinkType, decode};
 use libfuzzer_sys::fuzz_target;
@@ -15,7 +16,7 @@ const LINKS: [LinkType; 4] = [LinkType::Ethernet, LinkType::RawIp, LinkType::Lin
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, mut rest)) = data.split_first() else { return };
     let link = LINKS[usize::from(selector) % LINKS.len()];
-    let mut table = FlowTable::new(FlowConfig::default());
+    let mut table = FlowAnalysis::new(FlowConfig::default());
     let mut out = Batcher::new(MemorySink::default(), 64);
     let mut ts_us = 1_700_000_000_000_000i64;
     while rest.len() >= 3 {

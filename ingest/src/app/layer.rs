@@ -1,8 +1,8 @@
-//! The application layer as the flow table drives it: which flows are dissected (by port),
-//! their reassembled streams, their dissectors, what the flow showed (resets, FINs, gaps,
-//! ICMP errors), and the `http` and `dns` entries made from the dissectors' transactions.
+//! The application layer, an analyzer of the flow table's chain: which flows are dissected (by
+//! port), their reassembled streams, their dissectors, what the flow showed (resets, FINs,
+//! gaps, ICMP errors), and the `http` and `dns` entries made from the dissectors' transactions.
 //!
-//! State lives beside the flow table, keyed like it and tagged with the flow id, so a flow's
+//! State lives here, keyed like the flow table and tagged with the flow id, so a flow's
 //! fixed-size record stays small. Per packet of a dissected flow: one hash lookup, the
 //! reassembly and the parser, no allocation in the steady state (connection state is
 //! recycled through a pool; buffers grow to their bounds once). Flows on other ports cost one
@@ -14,11 +14,11 @@ use faultline_schemas::ErrorType;
 
 use super::dns::{DnsConn, DnsTxn};
 use super::http::{HttpConn, HttpLimits, Txn};
-use super::reason::{FlowEnd, FlowSigns, dns_error, http_error};
-use crate::decode::{Packet, TcpSegment, UdpDatagram, tcp_flags};
-use crate::emit::{Emit, EntryBody, EntryHeader, EntryView, ErrorView};
+use super::reason::{FlowSigns, dns_error, http_error, write_dns_summary, write_http_summary};
+use crate::decode::{IcmpMessage, Packet, TcpSegment, Transport, UdpDatagram, tcp_flags};
+use crate::emit::{Emit, EntryBody, EntryHeader, EntryView, ErrorView, FlowView};
 use crate::flow::key::{FlowKey, Side};
-use crate::flow::{Flow, Ident};
+use crate::flow::{Analyzer, Ending, Flow, FlowEnded, FlowPacket, FlowStats, Ident};
 use crate::tcp::reassembly::stream::{ByteStream, Chunk};
 
 /// A set of ports, one bit each.
@@ -123,9 +123,10 @@ struct Words {
     summary: String,
 }
 
-/// The application layer of one flow table.
+/// The application layer of one flow table: its analyzer for dissected protocols (per-flow
+/// state lives here, keyed by flow, not in the table).
 #[derive(Debug)]
-pub(crate) struct AppLayer {
+pub struct AppLayer {
     cfg: AppConfig,
     http_ports: PortSet,
     dns_ports: PortSet,
@@ -146,7 +147,7 @@ struct Ctx<'a, E: Emit> {
     flow: &'a Flow,
     ident: Option<Ident>,
     client: Side,
-    end: Option<FlowEnd>,
+    end: Option<Ending>,
     max_pending: usize,
     signs: &'a mut FlowSigns,
     words: &'a mut Words,
@@ -335,7 +336,8 @@ impl<D: StreamDissector> TcpApp<D> {
 }
 
 impl AppLayer {
-    pub(crate) fn new(cfg: AppConfig) -> Self {
+    /// An application layer with the given settings.
+    pub fn new(cfg: AppConfig) -> Self {
         let ports = |p: &[u16]| PortSet::new(if cfg.enabled { p } else { &[] });
         AppLayer {
             http_ports: ports(&cfg.http_ports),
@@ -350,12 +352,12 @@ impl AppLayer {
     }
 
     /// Counters so far.
-    pub(crate) fn stats(&self) -> &AppStats {
+    pub fn stats(&self) -> &AppStats {
         &self.stats
     }
 
     /// Heap bytes held by dissected flows (streams and dissectors), for memory reports.
-    pub(crate) fn heap_bytes(&self) -> usize {
+    pub fn heap_bytes(&self) -> usize {
         self.conns
             .values()
             .map(|c| match &c.proto {
@@ -563,7 +565,7 @@ impl AppLayer {
     }
 
     /// The flow left the table: its streams and dissectors end, then its state is recycled.
-    pub(crate) fn retire(&mut self, key: &FlowKey, flow: &Flow, end: FlowEnd, out: &mut impl Emit) {
+    pub(crate) fn retire(&mut self, key: &FlowKey, flow: &Flow, end: Ending, out: &mut impl Emit) {
         match self.conns.get(key) {
             Some(c) if c.flow_id == flow.id() => {}
             _ => return,
@@ -612,51 +614,43 @@ fn held(streams: &[ByteStream; 2]) -> u64 {
     streams.iter().map(|s| s.heap_bytes() as u64).sum()
 }
 
-/// `GET /index.html 200`, or the half that was seen and what went wrong.
-fn write_http_summary(out: &mut String, t: &Txn<'_>, error: Option<&str>) {
-    let v = &t.view;
-    let mut parts = Parts::new(out);
-    if let (Some(m), Some(p)) = (v.method, v.path) {
-        parts.push(format_args!("{m} {p}"));
-    }
-    if let Some(s) = v.status {
-        parts.push(format_args!("{s}"));
-    }
-    if let Some(e) = error {
-        parts.push(format_args!("({e})"));
-    }
-}
+/// The application layer as an analyzer of the flow table's chain: TCP segments and UDP
+/// datagrams on dissected ports go to their flow's streams and dissectors, ICMP errors about a
+/// flow are remembered for its reasons, and a flow's end ends its dissection.
+impl Analyzer for AppLayer {
+    type State = ();
 
-/// `A example.org rcode 0`, or the half that was seen and what went wrong.
-fn write_dns_summary(out: &mut String, t: &DnsTxn<'_>, error: Option<&str>) {
-    let v = &t.view;
-    let mut parts = Parts::new(out);
-    if let (Some(ty), Some(n)) = (v.qtype, v.name) {
-        parts.push(format_args!("{ty} {n}"));
-    }
-    if let Some(r) = v.rcode {
-        parts.push(format_args!("rcode {r}"));
-    }
-    if let Some(e) = error {
-        parts.push(format_args!("({e})"));
-    }
-}
+    fn new_state(&mut self, _first: &FlowPacket<'_, '_>) {}
 
-/// Writes space-separated parts into a string.
-struct Parts<'a>(&'a mut String);
-
-impl<'a> Parts<'a> {
-    fn new(out: &'a mut String) -> Self {
-        out.clear();
-        Parts(out)
-    }
-
-    fn push(&mut self, part: std::fmt::Arguments<'_>) {
-        use std::fmt::Write as _;
-        if !self.0.is_empty() {
-            self.0.push(' ');
+    fn on_packet<E: Emit>(
+        &mut self,
+        p: &FlowPacket<'_, '_>,
+        _state: &mut (),
+        _stats: &mut FlowStats,
+        out: &mut E,
+    ) {
+        match &p.pkt.transport {
+            Transport::Tcp(seg) => self.tcp(p.key, p.side, p.flow, p.pkt, seg, out),
+            Transport::Udp(d) if self.wants_udp(d.src_port, d.dst_port) => {
+                self.udp(p.key, p.side, p.flow, p.pkt.ts_us, d, out);
+            }
+            _ => {}
         }
-        let _ = self.0.write_fmt(part);
+    }
+
+    fn on_icmp_error(&mut self, key: &FlowKey, flow: &Flow, _state: &mut (), m: &IcmpMessage<'_>) {
+        self.icmp_error(key, flow.id(), (m.version, m.icmp_type, m.code));
+    }
+
+    fn on_flow_end<'f, E: Emit>(
+        &mut self,
+        end: &FlowEnded<'f>,
+        _state: &'f (),
+        _record: &mut FlowView<'f>,
+        _stats: &mut FlowStats,
+        out: &mut E,
+    ) {
+        self.retire(end.key, end.flow, end.ending, out);
     }
 }
 

@@ -7,5 +7,4 @@ mod layer;
 pub mod names;
 pub mod reason;
 
-pub(crate) use layer::AppLayer;
-pub use layer::{AppConfig, AppStats};
+pub use layer::{AppConfig, AppLayer, AppStats};

@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 
 use faultline_schemas::ErrorType;
 
-use super::dns::DnsOutcome;
+use super::dns::{DnsOutcome, DnsTxn};
 use super::http::{Missing, Outcome, Txn};
-use crate::flow::EndReason;
+use crate::flow::Ending;
 use crate::icmp::icmp_name;
 
 /// What a flow showed, for reasons: kept per connection by the application layer.
@@ -28,15 +28,6 @@ pub struct FlowSigns {
     /// Any TCP segment from `[client, server]` was seen: a side never seen while its peer
     /// acknowledges its bytes means a one-way capture, not lost packets.
     pub seen: [bool; 2],
-}
-
-/// How a flow ended, when it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FlowEnd {
-    /// Why it left the table.
-    pub reason: EndReason,
-    /// Its idle timeout, µs.
-    pub timeout_us: i64,
 }
 
 const SIDE: [&str; 2] = ["client", "server"];
@@ -62,7 +53,7 @@ fn write_missing(out: &mut String, signs: &FlowSigns, side: usize, lost: std::fm
 pub fn write_flow_reason(
     out: &mut String,
     signs: &FlowSigns,
-    end: Option<FlowEnd>,
+    end: Option<Ending>,
     waiting_on: usize,
 ) {
     if let Some((v, t, c)) = signs.icmp {
@@ -89,17 +80,21 @@ pub fn write_flow_reason(
         let _ = write!(out, "connection closed by the {}", SIDE[side]);
         return;
     }
-    match end.map(|e| (e.reason, e.timeout_us)) {
-        Some((EndReason::Timeout, t)) => {
-            let _ = write!(out, "stream timed out: idle for {} s", t / 1_000_000);
+    match end {
+        Some(Ending::Timeout { timeout_us, .. }) => {
+            let _ = write!(
+                out,
+                "stream timed out: idle for {} s",
+                timeout_us / 1_000_000
+            );
         }
-        Some((EndReason::Reused, _)) => {
+        Some(Ending::Reused) => {
             out.push_str("connection replaced by a new one on the same ports");
         }
-        Some((EndReason::Closed | EndReason::Reset, _)) => {
+        Some(Ending::Closed | Ending::Reset) => {
             out.push_str("connection closed");
         }
-        Some((EndReason::EndOfInput, _)) | None => {
+        Some(Ending::EndOfInput) | None => {
             out.push_str("capture ended while the flow was open");
         }
     }
@@ -109,7 +104,7 @@ pub fn write_flow_reason(
 pub fn http_error(
     txn: &Txn<'_>,
     signs: &FlowSigns,
-    end: Option<FlowEnd>,
+    end: Option<Ending>,
     max_pending: usize,
     reason: &mut String,
     msg: &mut String,
@@ -186,7 +181,7 @@ pub fn dns_error(
     (outcome, half): (DnsOutcome, DnsOutcome),
     problem: &str,
     signs: &FlowSigns,
-    end: Option<FlowEnd>,
+    end: Option<Ending>,
     reason: &mut String,
     msg: &mut String,
 ) -> Option<ErrorType> {
@@ -235,11 +230,59 @@ pub fn dns_error(
     Some(kind)
 }
 
+/// `GET /index.html 200`, or the half that was seen and what went wrong.
+pub(super) fn write_http_summary(out: &mut String, t: &Txn<'_>, error: Option<&str>) {
+    let v = &t.view;
+    let mut parts = Parts::new(out);
+    if let (Some(m), Some(p)) = (v.method, v.path) {
+        parts.push(format_args!("{m} {p}"));
+    }
+    if let Some(s) = v.status {
+        parts.push(format_args!("{s}"));
+    }
+    if let Some(e) = error {
+        parts.push(format_args!("({e})"));
+    }
+}
+
+/// `A example.org rcode 0`, or the half that was seen and what went wrong.
+pub(super) fn write_dns_summary(out: &mut String, t: &DnsTxn<'_>, error: Option<&str>) {
+    let v = &t.view;
+    let mut parts = Parts::new(out);
+    if let (Some(ty), Some(n)) = (v.qtype, v.name) {
+        parts.push(format_args!("{ty} {n}"));
+    }
+    if let Some(r) = v.rcode {
+        parts.push(format_args!("rcode {r}"));
+    }
+    if let Some(e) = error {
+        parts.push(format_args!("({e})"));
+    }
+}
+
+/// Writes space-separated parts into a string.
+struct Parts<'a>(&'a mut String);
+
+impl<'a> Parts<'a> {
+    fn new(out: &'a mut String) -> Self {
+        out.clear();
+        Parts(out)
+    }
+
+    fn push(&mut self, part: std::fmt::Arguments<'_>) {
+        use std::fmt::Write as _;
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        let _ = self.0.write_fmt(part);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn reason(signs: FlowSigns, end: Option<FlowEnd>) -> String {
+    fn reason(signs: FlowSigns, end: Option<Ending>) -> String {
         let mut s = String::new();
         write_flow_reason(&mut s, &signs, end, 1);
         s
@@ -247,8 +290,8 @@ mod tests {
 
     #[test]
     fn reasons_in_order_of_precedence() {
-        let timeout = Some(FlowEnd {
-            reason: EndReason::Timeout,
+        let timeout = Some(Ending::Timeout {
+            idle_us: 10_000_000,
             timeout_us: 10_000_000,
         });
         assert_eq!(

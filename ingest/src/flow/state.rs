@@ -1,65 +1,47 @@
-//! One flow's state: packet counters, timing, protocol-specific state, and when and how it
-//! leaves the table.
+//! One flow as the tracker keeps it: identity, packet counters and timing, and when and how it
+//! leaves the table given what its analyzers say ([`Liveness`]). The analyzers' own per-flow
+//! state rides beside it in a [`Tracked`] entry.
 
 use std::net::IpAddr;
 
 use super::key::{FlowKey, IcmpKeying, Side, icmp_counterpart};
-use super::table::{EndReason, FlowConfig};
-use crate::decode::{IcmpMessage, Packet, TcpSegment};
+use super::lifecycle::{Ending, FlowConfig, Liveness};
+use crate::decode::{IcmpMessage, Packet};
 use crate::emit::DirCounts;
-use crate::tcp::history::History;
-use crate::tcp::state::TcpConn;
-use crate::tcp::verdict::Ending;
 
-/// UDP flow state: Zeek's `D`/`d` history and which sides sent.
+/// One flow, as the tracker knows it (fixed size, no heap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct UdpFlow {
-    pub(super) history: History,
-}
-
-/// ICMP flow state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct IcmpFlow {
-    /// Type and code from the originator's point of view (the flow's "ports").
-    pub(super) icmp_type: u8,
-    pub(super) code: u8,
-    pub(super) echo_requests: u32,
-    pub(super) echo_replies: u32,
-    pub(super) neighbor_discovery: u32,
-}
-
-/// Protocol-specific state, inline so that a flow is one fixed-size value (most flows are TCP,
-/// and boxing the TCP state would cost an allocation per flow).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(clippy::large_enum_variant)]
-pub(super) enum FlowKind {
-    Tcp(TcpConn),
-    Udp(UdpFlow),
-    Icmp(IcmpFlow),
-    Other,
-}
-
-/// One flow (fixed size; see the size test).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Flow {
+pub struct Flow {
     /// Deterministic id: digest of the key and the first packet's time.
-    pub(super) id: u64,
+    pub(crate) id: u64,
     /// First packet, µs.
-    pub(super) start_us: i64,
+    pub(crate) start_us: i64,
     /// Latest packet, µs.
-    pub(super) last_us: i64,
+    pub(crate) last_us: i64,
     /// Due time of the flow's live timer entry, µs.
     pub(super) timer_due_us: i64,
-    /// `[originator, responder]`; TCP payload bytes are filled in from sequence space at the end.
-    pub(super) counts: [DirCounts; 2],
+    /// `[originator, responder]`.
+    pub(crate) counts: [DirCounts; 2],
     /// Which side of the key is the originator.
     pub(super) orig_side: Side,
-    /// Protocol-specific state.
-    pub(super) kind: FlowKind,
+    /// ICMP: type and code from the originator's point of view, the flow's "ports" in records.
+    pub(crate) icmp_ports: Option<(u8, u8)>,
+    /// The flow's transport is TCP (its timeouts are the stream timeouts).
+    pub(super) tcp: bool,
+}
+
+/// A flow with its analyzers' per-flow state `S`: one entry of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tracked<S> {
+    /// What the tracker keeps.
+    pub(super) flow: Flow,
+    /// What the analyzers keep.
+    pub(super) state: S,
 }
 
 impl Flow {
-    pub(super) fn new(key: &FlowKey, ts_us: i64, orig_side: Side, kind: FlowKind) -> Flow {
+    /// A flow whose first packet came at `ts_us`, with `orig_side` of the key as originator.
+    pub(super) fn new(key: &FlowKey, ts_us: i64, orig_side: Side) -> Flow {
         Flow {
             id: key.digest(ts_us as u64),
             start_us: ts_us,
@@ -67,23 +49,40 @@ impl Flow {
             timer_due_us: i64::MAX,
             counts: [DirCounts::default(); 2],
             orig_side,
-            kind,
+            icmp_ports: None,
+            tcp: key.proto() == super::key::proto::TCP,
         }
     }
 
     /// The flow's id.
-    pub(crate) fn id(&self) -> u64 {
+    pub fn id(&self) -> u64 {
         self.id
     }
 
+    /// Time of the flow's first packet, µs.
+    pub fn start_us(&self) -> i64 {
+        self.start_us
+    }
+
     /// Time of the flow's latest packet, µs.
-    pub(crate) fn last_us(&self) -> i64 {
+    pub fn last_us(&self) -> i64 {
         self.last_us
+    }
+
+    /// Packets and bytes `[from the originator, from the responder]` (payload bytes as the
+    /// tracker counts them; an analyzer may know better, as TCP's sequence space does).
+    pub fn counts(&self) -> [DirCounts; 2] {
+        self.counts
+    }
+
+    /// True when a packet from `side` of the key comes from the originator.
+    pub fn from_orig(&self, side: Side) -> bool {
+        side == self.orig_side
     }
 
     /// Counts a packet from `side`; returns true when it came from the originator.
     pub(super) fn count(&mut self, side: Side, pkt: &Packet<'_>, payload: u64) -> bool {
-        let from_orig = side == self.orig_side;
+        let from_orig = self.from_orig(side);
         let c = &mut self.counts[usize::from(!from_orig)];
         c.pkts += 1;
         c.bytes += payload;
@@ -92,87 +91,68 @@ impl Flow {
         from_orig
     }
 
+    /// The idle timeout of this flow's transport.
+    fn idle_timeout_us(&self, cfg: &FlowConfig) -> i64 {
+        if self.tcp {
+            cfg.stream_timeout_us
+        } else {
+            cfg.idle_timeout_us
+        }
+    }
+
     /// When the flow should leave the table, given no further packets.
-    pub(super) fn deadline_us(&self, cfg: &FlowConfig) -> i64 {
-        match &self.kind {
-            FlowKind::Tcp(c) if c.is_closed() || c.is_reset() => {
-                self.last_us.saturating_add(cfg.close_linger_us)
-            }
-            FlowKind::Tcp(c) => {
-                let idle = self.last_us.saturating_add(cfg.stream_timeout_us);
-                match (cfg.attempt_timeout_us, c.pending_attempt_us()) {
-                    (Some(a), Some(t)) => idle.min(t.saturating_add(a)),
-                    _ => idle,
-                }
-            }
-            _ => self.last_us.saturating_add(cfg.idle_timeout_us),
+    pub(super) fn deadline_us(&self, live: Liveness, cfg: &FlowConfig) -> i64 {
+        let idle = self.last_us.saturating_add(self.idle_timeout_us(cfg));
+        match live {
+            Liveness::Closed | Liveness::Reset => self.last_us.saturating_add(cfg.close_linger_us),
+            Liveness::Attempt { since_us } => match cfg.attempt_timeout_us {
+                Some(a) => idle.min(since_us.saturating_add(a)),
+                None => idle,
+            },
+            Liveness::Open => idle,
         }
     }
 
     /// How a flow that reached its deadline ends.
-    pub(super) fn expiry(&self, now_us: i64, cfg: &FlowConfig) -> (EndReason, Ending) {
+    pub(super) fn expiry(&self, live: Liveness, now_us: i64, cfg: &FlowConfig) -> Ending {
         let idle_us = now_us - self.last_us;
-        match &self.kind {
-            FlowKind::Tcp(c) if c.is_closed() => (EndReason::Closed, Ending::Closed),
-            FlowKind::Tcp(c) if c.is_reset() => (EndReason::Reset, Ending::Reset),
-            FlowKind::Tcp(c) => {
-                let attempt = cfg.attempt_timeout_us.zip(c.pending_attempt_us());
-                let timeout_us = match attempt {
-                    Some((a, t)) if t.saturating_add(a) <= now_us => a,
-                    _ => cfg.stream_timeout_us,
-                };
-                (
-                    EndReason::Timeout,
-                    Ending::Timeout {
-                        idle_us,
-                        timeout_us,
-                    },
-                )
-            }
-            _ => {
-                let timeout_us = cfg.idle_timeout_us;
-                (
-                    EndReason::Timeout,
-                    Ending::Timeout {
-                        idle_us,
-                        timeout_us,
-                    },
-                )
-            }
+        let timeout_us = match live {
+            Liveness::Closed => return Ending::Closed,
+            Liveness::Reset => return Ending::Reset,
+            Liveness::Attempt { since_us } => match cfg.attempt_timeout_us {
+                Some(a) if since_us.saturating_add(a) <= now_us => a,
+                _ => self.idle_timeout_us(cfg),
+            },
+            Liveness::Open => self.idle_timeout_us(cfg),
+        };
+        Ending::Timeout {
+            idle_us,
+            timeout_us,
         }
     }
 
     /// How a flow still in the table ends when the input does.
-    pub(super) fn at_end_of_input(&self, now_us: i64, cfg: &FlowConfig) -> (EndReason, Ending) {
-        if now_us >= self.deadline_us(cfg) {
-            return self.expiry(now_us, cfg);
+    pub(super) fn at_end_of_input(&self, live: Liveness, now_us: i64, cfg: &FlowConfig) -> Ending {
+        if now_us >= self.deadline_us(live, cfg) {
+            return self.expiry(live, now_us, cfg);
         }
-        match &self.kind {
-            FlowKind::Tcp(c) if c.is_closed() => (EndReason::Closed, Ending::Closed),
-            FlowKind::Tcp(c) if c.is_reset() => (EndReason::Reset, Ending::Reset),
-            _ => (EndReason::EndOfInput, Ending::EndOfInput),
+        match live {
+            Liveness::Closed => Ending::Closed,
+            Liveness::Reset => Ending::Reset,
+            Liveness::Open | Liveness::Attempt { .. } => Ending::EndOfInput,
         }
     }
 
     /// Originator and responder endpoints, with ICMP type/code in place of ports.
-    pub(super) fn endpoints(&self, key: &FlowKey) -> ((IpAddr, u16), (IpAddr, u16)) {
+    pub fn endpoints(&self, key: &FlowKey) -> ((IpAddr, u16), (IpAddr, u16)) {
         let (o, r) = (
             key.endpoint(self.orig_side),
             key.endpoint(self.orig_side.other()),
         );
-        match &self.kind {
-            FlowKind::Icmp(i) => ((o.0, u16::from(i.icmp_type)), (r.0, u16::from(i.code))),
-            FlowKind::Other => ((o.0, 0), (r.0, 0)),
-            _ => (o, r),
+        match self.icmp_ports {
+            Some((t, c)) => ((o.0, u16::from(t)), (r.0, u16::from(c))),
+            None => (o, r),
         }
-    }
-}
-
-/// Applies one TCP segment to its flow.
-pub(super) fn tcp_packet(flow: &mut Flow, side: Side, pkt: &Packet<'_>, seg: &TcpSegment<'_>) {
-    let from_orig = flow.count(side, pkt, 0);
-    if let FlowKind::Tcp(c) = &mut flow.kind {
-        c.on_segment(from_orig, seg, pkt.ts_us);
     }
 }
 
@@ -190,12 +170,7 @@ pub(super) fn new_icmp_flow(
     } else {
         (side, m.icmp_type, m.code)
     };
-    let state = IcmpFlow {
-        icmp_type,
-        code,
-        echo_requests: 0,
-        echo_replies: 0,
-        neighbor_discovery: 0,
-    };
-    Flow::new(key, pkt.ts_us, orig, FlowKind::Icmp(state))
+    let mut flow = Flow::new(key, pkt.ts_us, orig);
+    flow.icmp_ports = Some((icmp_type, code));
+    flow
 }

@@ -8,7 +8,7 @@
 //! `G`, `T`, `W` are recorded at the 1st, 10th, 100th, ... occurrence (Zeek's
 //! `ScaledHistoryEntry`, base 10).
 
-use super::state::EndpointState;
+use super::endpoint::EndpointState;
 
 /// Longest history kept; letters beyond it are dropped (Zeek's history is unbounded, but only
 /// repeated `S`/`H`/`F`/`R` with changing sequence numbers can make it long).

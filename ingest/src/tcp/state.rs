@@ -1,6 +1,6 @@
-//! Per-connection TCP state: Zeek's endpoint state machine (`TCPSessionAdapter` /
-//! `TCP_Endpoint`), from which come `conn_state`, `history` and payload sizes, plus what the
-//! Kubeshark verdict and tshark's completeness need.
+//! Per-connection TCP state: Zeek's endpoint state machine (`TCPSessionAdapter` over two
+//! `TCP_Endpoint`s, [`super::endpoint`]), from which come `conn_state`, `history` and payload
+//! sizes, plus what the Kubeshark verdict and tshark's completeness need.
 //!
 //! The state machine follows Zeek's source closely (`init_endpoint`, `update_history`,
 //! `update_last_seq`, `UpdateInactiveState` ... `UpdateClosedState`, `TCP_Endpoint::Size`), with
@@ -11,8 +11,8 @@
 //! acknowledging it reveals a gap. What the connection's end means is in [`super::verdict`].
 
 use super::analysis::{SegmentFlags, TcpAnalyzer};
-use super::history::{History, ScaledCounter, completeness_update, mask, tcp_conn_state};
-use super::reassembly::Reassembly;
+use super::endpoint::{Endpoint, EndpointState, seq_delta};
+use super::history::{History, completeness_update, mask, tcp_conn_state};
 use crate::decode::TcpSegment;
 use crate::decode::tcp_flags::{ACK, FIN, RST, SYN};
 use crate::emit::LossCounters;
@@ -22,192 +22,6 @@ pub(super) const NONE: i64 = i64::MIN;
 
 /// Zeek refuses sequence jumps larger than this in SYN and RST segments.
 const TOO_LARGE_SEQ_DELTA: i32 = 1_048_576;
-
-/// Zeek's `EndpointState`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EndpointState {
-    /// Nothing seen from this side.
-    Inactive,
-    /// SYN seen, no ACK yet.
-    SynSent,
-    /// SYN-ACK seen, but not the initial SYN.
-    SynAckSent,
-    /// Data seen, but no SYN.
-    Partial,
-    /// Handshake done (or SYN-ACK seen for the responder).
-    Established,
-    /// FIN seen.
-    Closed,
-    /// RST seen.
-    Reset,
-}
-
-/// `seq_delta`: signed 32-bit difference.
-fn seq_delta(a: u32, b: u32) -> i32 {
-    a.wrapping_sub(b) as i32
-}
-
-/// A sequence number with its wrap count as one 64-bit number.
-fn full(seq: u32, wraps: u32) -> u64 {
-    (u64::from(wraps) << 32) + u64::from(seq)
-}
-
-/// One side of a connection (Zeek's `TCP_Endpoint`, the fields that matter here).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Endpoint {
-    pub(super) state: EndpointState,
-    prev_state: EndpointState,
-    /// Initial sequence number (Zeek keeps it as a signed 64-bit number).
-    start_seq: i64,
-    /// Sequence number after the last one sent.
-    last_seq: u32,
-    /// Highest acknowledgement the peer sent for this side's data.
-    ack_seq: u32,
-    seq_wraps: u32,
-    ack_wraps: u32,
-    /// Relative sequence number after the FIN (Zeek's `FIN_seq`).
-    fin_seq: u64,
-    /// Low 32 bits of the relative sequence numbers of the last SYN, FIN and RST (Zeek keeps
-    /// 64 bits; only equality matters).
-    hist_last_syn: u32,
-    hist_last_fin: u32,
-    hist_last_rst: u32,
-    pub(super) fin_cnt: u16,
-    pub(super) rst_cnt: u16,
-    did_close: bool,
-    rxmt: ScaledCounter,
-    win0: ScaledCounter,
-    gap: ScaledCounter,
-    reassembly: Reassembly,
-    /// Time of this side's first FIN and first RST, µs ([`NONE`] until seen).
-    pub(super) first_fin_us: i64,
-    pub(super) first_rst_us: i64,
-}
-
-impl Endpoint {
-    const NEW: Endpoint = Endpoint {
-        state: EndpointState::Inactive,
-        prev_state: EndpointState::Inactive,
-        start_seq: 0,
-        last_seq: 0,
-        ack_seq: 0,
-        seq_wraps: 0,
-        ack_wraps: 0,
-        fin_seq: 0,
-        hist_last_syn: 0,
-        hist_last_fin: 0,
-        hist_last_rst: 0,
-        fin_cnt: 0,
-        rst_cnt: 0,
-        did_close: false,
-        rxmt: ScaledCounter::new(),
-        win0: ScaledCounter::new(),
-        gap: ScaledCounter::new(),
-        reassembly: Reassembly::NEW,
-        first_fin_us: NONE,
-        first_rst_us: NONE,
-    };
-
-    fn set_state(&mut self, s: EndpointState) {
-        if s != self.state {
-            self.prev_state = self.state;
-            self.state = s;
-        }
-    }
-
-    fn start(&self) -> u32 {
-        self.start_seq as u32
-    }
-
-    fn init_seqs(&mut self, start: u32, ack: u32, last: u32) {
-        self.start_seq = i64::from(start);
-        self.ack_seq = ack;
-        self.last_seq = last;
-    }
-
-    fn update_last_seq(&mut self, seq: u32) {
-        if seq < self.last_seq {
-            self.seq_wraps = self.seq_wraps.wrapping_add(1);
-        }
-        self.last_seq = seq;
-    }
-
-    fn update_ack_seq(&mut self, seq: u32) {
-        if seq < self.ack_seq {
-            self.ack_wraps = self.ack_wraps.wrapping_add(1);
-        }
-        self.ack_seq = seq;
-    }
-
-    fn rel(&self, seq: u32, wraps: u32) -> u64 {
-        full(seq, wraps).wrapping_sub(self.start_seq as u64)
-    }
-
-    /// Zeek's `get_relative_seq` with this endpoint as reference; second value: underflow.
-    fn relative(&self, cur: u32, last: u32, wraps: u32) -> (u64, bool) {
-        let delta = seq_delta(cur, last);
-        let mut wraps = wraps;
-        if delta < 0 {
-            if wraps > 0 && cur > last {
-                wraps -= 1;
-            }
-        } else if delta > 0 && cur < last {
-            wraps = wraps.wrapping_add(1);
-        }
-        if wraps == 0 {
-            let d = seq_delta(cur, self.start());
-            return (i64::from(d) as u64, d < 0);
-        }
-        (self.rel(cur, wraps), false)
-    }
-
-    fn no_data_acked(&self) -> bool {
-        let ack = full(self.ack_seq, self.ack_wraps);
-        let start = self.start_seq as u64;
-        ack == start || ack == start.wrapping_add(1)
-    }
-
-    /// Zeek's `TCP_Endpoint::Size`: payload bytes in sequence space (SYN and FIN excluded).
-    fn size(&self, peer_state: EndpointState) -> u64 {
-        if self.prev_state == EndpointState::SynSent
-            && self.state == EndpointState::Reset
-            && peer_state == EndpointState::Inactive
-            && !self.no_data_acked()
-        {
-            return 0;
-        }
-        let last = full(self.last_seq, self.seq_wraps);
-        let ack = full(self.ack_seq, self.ack_wraps);
-        let size = last
-            .max(ack)
-            .wrapping_sub(self.start_seq as u64)
-            .saturating_sub(1);
-        if self.fin_cnt > 0 {
-            size.saturating_sub(1)
-        } else {
-            size
-        }
-    }
-
-    /// Payload bytes sent but not acknowledged by the peer (the SYN's sequence number does
-    /// not count; called only for connections without FIN).
-    pub(super) fn unacked(&self) -> u64 {
-        let first_data = (self.start_seq as u64).wrapping_add(1);
-        let acked = full(self.ack_seq, self.ack_wraps).max(first_data);
-        full(self.last_seq, self.seq_wraps).saturating_sub(acked)
-    }
-
-    /// The peer acknowledged this side's FIN.
-    pub(super) fn fin_acked(&self) -> bool {
-        self.fin_cnt > 0 && self.rel(self.ack_seq, self.ack_wraps) >= self.fin_seq
-    }
-
-    fn is_clean(&self) -> bool {
-        self.state == EndpointState::Established
-            || (self.state == EndpointState::Closed
-                && self.prev_state == EndpointState::Established)
-    }
-}
 
 /// The parts of a segment the state machine reads.
 #[derive(Debug, Clone, Copy)]

@@ -14,7 +14,9 @@ use std::net::SocketAddr;
 
 use faultline_schemas::TcpErrorState;
 
-use super::state::{EndpointState, NONE, TcpConn};
+use super::endpoint::EndpointState;
+use super::state::{NONE, TcpConn};
+use crate::flow::Ending;
 
 /// How a connection's entry should read, decided when it leaves the flow table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,26 +25,6 @@ pub enum Verdict {
     Error(TcpErrorState, i64),
     /// Timed out with something incomplete (unacknowledged data, unfinished handshake).
     Stale,
-}
-
-/// Why a flow left the table, as far as the reason text is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// Closed normally (both FINs acknowledged).
-    Closed,
-    /// Reset.
-    Reset,
-    /// Idle longer than the stream timeout (idle time, timeout), µs.
-    Timeout {
-        /// How long the flow had been idle when it was expired.
-        idle_us: i64,
-        /// The configured stream timeout.
-        timeout_us: i64,
-    },
-    /// The capture ended.
-    EndOfInput,
-    /// A new connection reused the 4-tuple.
-    Reused,
 }
 
 impl TcpConn {

@@ -1,5 +1,6 @@
-//! Flow-table tests with hand-built packets: TCP states and reasons, timeouts, eviction,
-//! originator detection, port reuse, VLANs, UDP, ICMP and other protocols.
+//! Tests of the flow table with faultline's analyzer chain, with hand-built packets: TCP states
+//! and reasons, timeouts, eviction, originator detection, port reuse, VLANs, UDP, ICMP and
+//! other protocols.
 
 use std::net::IpAddr;
 
@@ -9,6 +10,7 @@ use super::*;
 use crate::decode::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 use crate::decode::{IcmpMessage, IpInfo, Packet, TcpSegment, Transport, UdpDatagram};
 use crate::emit::{Emit, EntryBody, EntryView, FlowView, LossCounters, QuotedTuple};
+use crate::flow::{CommunityId, FlowConfig, FlowStats};
 
 const C: &str = "10.0.0.1";
 const S: &str = "10.0.0.2";
@@ -250,7 +252,7 @@ fn run(cfg: FlowConfig, pkts: &[Packet<'_>]) -> (Rec, FlowStats) {
         enabled: false,
         ..crate::app::AppConfig::default()
     };
-    let mut t = FlowTable::with_app(cfg, app);
+    let mut t = FlowAnalysis::with_app(cfg, app);
     let mut rec = Rec::default();
     for p in pkts {
         t.process(p, &mut rec);
@@ -322,7 +324,7 @@ fn closed_flow_leaves_after_the_linger() {
         at(90).tcp(ACK, CI + 2, SI + 2, 0),
         tick(3_000),
     ]);
-    let mut t = FlowTable::new(FlowConfig::default());
+    let mut t = FlowAnalysis::new(FlowConfig::default());
     let mut rec = Rec::default();
     for x in &p {
         t.process(x, &mut rec);
@@ -807,7 +809,7 @@ fn stats_track_creation_eviction_and_peak() {
         at(2).from((C, 40002), (S, SP)).tcp(SYN, CI, 0, 0),
         tick(30_000),
     ];
-    let mut t = FlowTable::new(FlowConfig::default());
+    let mut t = FlowAnalysis::new(FlowConfig::default());
     let mut rec = Rec::default();
     for x in &p {
         t.process(x, &mut rec);
@@ -963,7 +965,7 @@ fn other_protocols_get_flow_records() {
 
 #[test]
 fn flow_struct_stays_small() {
-    let size = std::mem::size_of::<state::Flow>();
+    let size = std::mem::size_of::<ChainFlow>();
     let tcp = std::mem::size_of::<crate::tcp::TcpConn>();
     let analyzer = std::mem::size_of::<crate::tcp::analysis::TcpAnalyzer>();
     println!("Flow {size} B (TcpConn {tcp} B, of which TcpAnalyzer {analyzer} B); key 40 B");
@@ -986,7 +988,7 @@ fn fast_open_request_on_the_syn_is_dissected() {
         at(40).rev().tcp(FIN | ACK, SI + 1 + sl, CI + 2 + rl, 0),
         at(50).tcp(ACK, CI + 2 + rl, SI + 2 + sl, 0),
     ];
-    let mut t = FlowTable::with_app(FlowConfig::default(), crate::app::AppConfig::default());
+    let mut t = FlowAnalysis::with_app(FlowConfig::default(), crate::app::AppConfig::default());
     let mut rec = Rec::default();
     for p in &pkts {
         t.process(p, &mut rec);
