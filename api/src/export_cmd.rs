@@ -69,7 +69,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let report = export_to_file(&root, &selection.filter, &args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
     for p in &report.problems {
-        eprintln!("warning: skipped: {p}");
+        tracing::warn!(problem = %p, "skipped");
     }
     let missing: Vec<String> = selection
         .flows

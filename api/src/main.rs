@@ -12,14 +12,44 @@ mod serve_cmd;
 mod sql_cmd;
 mod store_args;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
 
 /// faultline: network errors from packet captures, as a queryable time series.
 #[derive(Debug, Parser)]
 #[command(name = "faultline", version, about)]
 struct Cli {
+    /// How log lines are written to stderr: `text` for people, `json` (one object per line)
+    /// for log collectors. Which lines: `RUST_LOG` (default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, target, message and fields).
+    Json,
+}
+
+/// Installs the process's log subscriber: the libraries log through `tracing`, the binary
+/// decides where it goes (stderr) and in what shape. `RUST_LOG` filters (default `info`).
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation cannot happen here (main runs once); ignore it all the same.
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +83,7 @@ pub(crate) const DEFAULT_DATA_DIR: &str = "faultline-data";
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let result = match cli.command {
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Capture(args) => capture_cmd::run(args),

@@ -51,7 +51,7 @@ impl RecordArgs {
             return Ok(None);
         }
         let Some(data) = store.local_dir() else {
-            eprintln!("note: raw packets are not recorded for a remote store");
+            tracing::info!("raw packets are not recorded for a remote store");
             return Ok(None);
         };
         let dir = recorder_dir(&data);
@@ -65,14 +65,14 @@ impl RecordArgs {
 pub fn finish(recorder: Option<&Recorder>) {
     let Some(recorder) = recorder else { return };
     if let Err(e) = recorder.close() {
-        eprintln!("warning: closing the traffic recorder: {e}");
+        tracing::warn!(error = %e, "closing the traffic recorder failed");
     }
     let stats = recorder.stats();
     if let Some(e) = &stats.failed {
-        eprintln!("warning: raw packets stopped being recorded: {e}");
+        tracing::warn!(error = %e, "raw packets stopped being recorded");
     }
     for p in &stats.expiry_problems {
-        eprintln!("warning: traffic recorder: {p}");
+        tracing::warn!(problem = %p, "traffic recorder");
     }
 }
 

@@ -149,7 +149,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         announce(&args.store.data, addr);
         if !authenticated && !addr.ip().is_loopback() {
-            eprintln!("warning: listening beyond loopback without --token");
+            tracing::warn!("listening beyond loopback without --token");
         }
         let mut extra = server::dashboard::routes();
         match args.store.local_dir() {
@@ -158,7 +158,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 extra = extra.merge(reports::api::routes(reports.clone()));
                 reports::spawn_scheduler(engine.clone(), reports, state.shutdown_token());
             }
-            None => eprintln!("warning: reports need a local --data directory; not scheduled"),
+            None => tracing::warn!("reports need a local --data directory; not scheduled"),
         }
         let app = server::app(state.clone(), extra);
         server::serve(listener, app, state, signal_received())
@@ -173,7 +173,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // A file still being read after the grace is cut short when the store closes (its appends
     // then fail, what was appended stays).
     if !worker.wait(INGEST_GRACE) {
-        eprintln!("the running ingest is cut short: closing the store");
+        tracing::warn!("the running ingest is cut short: closing the store");
     }
     crate::record_args::finish(recorder.as_ref());
     runtime
@@ -249,7 +249,7 @@ pub(crate) async fn signal_received() {
             }
         }
         Err(e) => {
-            eprintln!("warning: cannot watch SIGTERM ({e}); stop with Ctrl-C");
+            tracing::warn!(error = %e, "cannot watch SIGTERM; stop with Ctrl-C");
             let _ = ctrl_c.await;
         }
     }

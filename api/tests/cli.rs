@@ -209,3 +209,70 @@ fn damaged_and_unreadable_inputs() {
         "{junk:?}"
     );
 }
+
+/// The libraries log through the subscriber the binary installs: `--log-format json` writes
+/// each log line as one JSON object with its level, message and fields, and `RUST_LOG` filters.
+#[test]
+fn logs_are_json_lines_with_log_format_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let generate = ["generate", "--out", "g.pcap", "--packets", "500"];
+    assert!(faultline(&generate, d).status.success());
+    let ingest = ["ingest", "g.pcap", "--data", "store", "--no-record"];
+    assert!(faultline(&ingest, d).status.success());
+    // Junk at the end of the newest write-ahead log segment: the next writer drops it as a torn
+    // record and logs a warning. Returns the offset the record starts at.
+    let tear = || {
+        let segment = std::fs::read_dir(d.join("store/_faultline/wal"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .max()
+            .expect("a write-ahead log segment");
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let offset = bytes.len();
+        bytes.extend_from_slice(b"not a record");
+        std::fs::write(&segment, bytes).unwrap();
+        offset
+    };
+    let run = |log_format: &str, rust_log: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(ingest)
+            .args(["--log-format", log_format])
+            .env("RUST_LOG", rust_log)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+
+    tear();
+    let quiet = run("json", "off");
+    assert!(
+        !quiet.contains("torn record"),
+        "RUST_LOG=off still logged:\n{quiet}"
+    );
+
+    let offset = tear();
+    let stderr = run("json", "info");
+    let warning = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "wal: dropping a torn record")
+        .unwrap_or_else(|| panic!("no JSON log line for the torn record in\n{stderr}"));
+    assert_eq!(warning["level"], "WARN");
+    assert_eq!(warning["fields"]["offset"], offset);
+
+    tear();
+    let text = run("text", "info");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("WARN") && l.contains("wal: dropping a torn record")),
+        "{text}"
+    );
+}

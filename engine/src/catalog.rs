@@ -212,7 +212,7 @@ async fn rebuild(location: &DataLocation) -> Result<(Manifest, Vec<String>), Eng
             match read_record(location, table, &path, meta.size).await {
                 Ok(record) => found.push(record),
                 // A file that is not readable Parquet cannot be served; leave it for an operator.
-                Err(e) => eprintln!("catalog rebuild: skipping {path}: {e}"),
+                Err(e) => tracing::warn!(%path, error = %e, "catalog rebuild: skipping a file"),
             }
         }
     }

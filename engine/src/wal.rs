@@ -347,11 +347,11 @@ fn sync_dir(dir: &Path) -> Result<(), EngineError> {
 
 /// Cuts a segment at its torn tail and logs it.
 fn cut_torn_tail(torn: &TornTail) -> Result<(), EngineError> {
-    eprintln!(
-        "warning: wal: dropping torn record at byte {} of {}: {}",
-        torn.offset,
-        torn.segment.display(),
-        torn.reason
+    tracing::warn!(
+        offset = torn.offset,
+        segment = %torn.segment.display(),
+        reason = %torn.reason,
+        "wal: dropping a torn record"
     );
     let file = OpenOptions::new()
         .write(true)

@@ -91,8 +91,10 @@ pub fn spawn_scheduler(
             }
             for name in due {
                 match reports.run(&engine, &name, at).await {
-                    Ok(outcome) => eprintln!("report {name}: run {}", outcome.doc.run),
-                    Err(e) => eprintln!("report {name} failed: {e}"),
+                    Ok(outcome) => {
+                        tracing::info!(report = %name, run = %outcome.doc.run, "report run")
+                    }
+                    Err(e) => tracing::error!(report = %name, error = %e, "report failed"),
                 }
             }
             after = at;

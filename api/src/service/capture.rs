@@ -53,7 +53,7 @@ impl CaptureHandle {
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         if self.thread.join().is_err() {
-            eprintln!("warning: the capture thread panicked");
+            tracing::error!("the capture thread panicked");
         }
     }
 }
@@ -102,13 +102,13 @@ impl IngestService {
                 match run.report {
                     Ok(report) => {
                         if let Some(e) = report.error {
-                            eprintln!("capture stopped: {e}");
+                            tracing::warn!(error = %e, "capture stopped");
                         }
                     }
-                    Err(e) => eprintln!("capture failed: {e}"),
+                    Err(e) => tracing::error!(error = %e, "capture failed"),
                 }
                 if let Err(e) = run.summary {
-                    eprintln!("capture failed: {e}");
+                    tracing::error!(error = %e, "capture failed");
                 }
             })?;
         let label = opened

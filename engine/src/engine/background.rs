@@ -36,7 +36,7 @@ fn run(weak: &Weak<Shared>, runtime: &tokio::runtime::Runtime) {
         if engine.needs_flush()
             && let Err(e) = runtime.block_on(engine.flush())
         {
-            eprintln!("faultline: background flush failed (will retry): {e}");
+            tracing::warn!(error = %e, "background flush failed (will retry)");
         }
         if last_housekeeping.elapsed() >= HOUSEKEEPING {
             last_housekeeping = Instant::now();
@@ -46,7 +46,7 @@ fn run(weak: &Weak<Shared>, runtime: &tokio::runtime::Runtime) {
                 engine.collect_garbage().await
             };
             if let Err(e) = runtime.block_on(passes) {
-                eprintln!("faultline: background compaction/retention failed: {e}");
+                tracing::warn!(error = %e, "background compaction/retention failed");
             }
         }
         engine.wait_changed(engine.shared.config.tick);

@@ -177,7 +177,7 @@ async fn join_background(lifecycle: &Lifecycle) {
     }
     let joined = tokio::task::spawn_blocking(move || handle.join()).await;
     if !matches!(joined, Ok(Ok(()))) {
-        eprintln!("faultline: the background maintenance thread ended abnormally");
+        tracing::error!("the background maintenance thread ended abnormally");
     }
 }
 

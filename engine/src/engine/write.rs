@@ -133,7 +133,7 @@ impl WritePath {
             && !self.subscriptions.is_empty()
             && let Err(e) = self.subscriptions.publish(batch)
         {
-            eprintln!("faultline: live subscription filter failed: {e}");
+            tracing::warn!(error = %e, "live subscription filter failed");
         }
     }
 
