@@ -2,8 +2,9 @@
 //! KFL field paths (Kubeshark's names) to columns.
 //!
 //! `entries` holds one row per noteworthy event (a TCP connection error, a stale stream, a flow
-//! that lost packets, an ICMP message, later HTTP/DNS transactions); `flows` holds one row per
-//! flow, shaped like Zeek's `conn.log`. See `schemas/README.md` for every column.
+//! that lost packets, an ICMP message, an HTTP or DNS transaction, packets a capture dropped);
+//! `flows` holds one row per flow, shaped like Zeek's `conn.log`. See `schemas/README.md` for
+//! every column.
 //!
 //! [`Table`] names the two tables and [`BatchSink`] is the trait through which their batches
 //! are stored: ingest writes to it and the engine implements it.
