@@ -71,11 +71,11 @@ pub fn write(out: &Path, truth: &Path, cfg: &GenerateConfig) -> anyhow::Result<(
 /// Runs the command.
 pub fn run(args: GenerateArgs) -> anyhow::Result<std::process::ExitCode> {
     let truth = args.truth.unwrap_or_else(|| truth_path(&args.out));
-    let start_us = match args.start.as_deref() {
-        None => None,
-        Some("now") => Some(chrono::Utc::now().timestamp_micros()),
-        Some(text) => Some(crate::query_cmd::parse_time(text)?),
-    };
+    let start_us = args
+        .start
+        .as_deref()
+        .map(crate::query_cmd::parse_time)
+        .transpose()?;
     write(
         &args.out,
         &truth,

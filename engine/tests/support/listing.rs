@@ -15,29 +15,12 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::SessionContext;
-use datafusion::scalar::ScalarValue;
 use faultline_engine::session::{limited_runtime, query_error, session_config};
 use faultline_engine::sql::{plan_read_only, prepare_query};
 use faultline_engine::views::register_views;
-use faultline_engine::{EngineError, Order, SqlLimits};
-use faultline_schemas::{entries_schema, entry_col, flows_schema};
-
-/// A query over `entries`.
-#[derive(Debug, Clone, Default)]
-pub struct EntryQuery {
-    /// Row filter (a compiled KFL expression), if any.
-    pub filter: Option<Expr>,
-    /// Inclusive lower time bound, µs since the epoch.
-    pub from_us: Option<i64>,
-    /// Exclusive upper time bound, µs since the epoch.
-    pub to_us: Option<i64>,
-    /// At most this many rows.
-    pub limit: Option<usize>,
-    /// Order by timestamp.
-    pub order: Order,
-}
+use faultline_engine::{EngineError, SqlLimits};
+use faultline_schemas::{entries_schema, flows_schema};
 
 /// Registers `<data>/entries` as table `entries` in `ctx`.
 pub fn register_entries(ctx: &SessionContext, data: &Path) -> Result<(), EngineError> {
@@ -73,58 +56,6 @@ fn register_partitioned(
         .with_schema(schema);
     ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
-}
-
-fn ts_lit(us: i64) -> Expr {
-    lit(ScalarValue::TimestampMicrosecond(
-        Some(us),
-        Some("UTC".into()),
-    ))
-}
-
-fn date_of(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us)
-        .unwrap_or_default()
-        .format("%Y-%m-%d")
-        .to_string()
-}
-
-/// Time bounds as predicates: on `timestamp`, and on the `date` partition so whole days are
-/// pruned without opening their files.
-fn time_predicates(q: &EntryQuery) -> Vec<Expr> {
-    let mut out = Vec::new();
-    if let Some(from) = q.from_us {
-        out.push(col(entry_col::TIMESTAMP).gt_eq(ts_lit(from)));
-        out.push(col("date").gt_eq(lit(date_of(from))));
-    }
-    if let Some(to) = q.to_us {
-        out.push(col(entry_col::TIMESTAMP).lt(ts_lit(to)));
-        out.push(col("date").lt_eq(lit(date_of(to))));
-    }
-    out
-}
-
-/// Runs `q` over the entries stored under `data`; returns the matching rows with the table's
-/// columns (partition columns dropped).
-pub async fn query_entries(data: &Path, q: &EntryQuery) -> Result<Vec<RecordBatch>, EngineError> {
-    let ctx = SessionContext::new_with_config(session_config());
-    register_entries(&ctx, data)?;
-    let mut df = ctx.table("entries").await?;
-    for p in q.filter.iter().cloned().chain(time_predicates(q)) {
-        df = df.filter(p)?;
-    }
-    let ts = col(entry_col::TIMESTAMP);
-    let asc = q.order == Order::Ascending;
-    df = df.sort(vec![
-        ts.sort(asc, false),
-        col(entry_col::ID).sort(true, false),
-    ])?;
-    if let Some(n) = q.limit {
-        df = df.limit(0, Some(n))?;
-    }
-    let schema = entries_schema();
-    let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    Ok(df.select_columns(&columns)?.collect().await?)
 }
 
 /// Runs one read-only SQL query over the tables stored under `data` (`entries` and `flows`,
